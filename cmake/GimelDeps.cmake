@@ -1,0 +1,16 @@
+# Dependency lookups: every dependency is a Debian 12 package (see scripts/setup.sh).
+find_package(Threads REQUIRED)
+find_package(Boost 1.74 REQUIRED)
+find_package(RocksDB REQUIRED CONFIG)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED CONFIG)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(GTest REQUIRED)
+find_package(benchmark QUIET)
+
+find_path(HIREDIS_INCLUDE_DIR hiredis/hiredis.h REQUIRED)
+find_library(HIREDIS_LIBRARY NAMES hiredis REQUIRED)
+add_library(gimel_hiredis INTERFACE)
+target_include_directories(gimel_hiredis SYSTEM INTERFACE ${HIREDIS_INCLUDE_DIR})
+target_link_libraries(gimel_hiredis INTERFACE ${HIREDIS_LIBRARY})
