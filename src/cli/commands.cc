@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/service.h"
+#include "stats/stats.h"
 #include "stats/stats_json.h"
 
 namespace gimel::cli {
@@ -300,9 +301,14 @@ int Analyze(const std::string& input_path) {
   }
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded()) return Fail("input is not valid JSON");
-  auto result = stats::AnalyzeJson(json);
-  if (!result.ok()) return Fail(result.status().message());
-  std::cout << result->dump(2) << "\n";
+  auto input = stats::ParseAnalyzeInput(json);
+  if (!input.ok()) return Fail(input.status().message());
+  const stats::GoalStats result = stats::AnalyzeGoal(input->variants, input->options);
+  if (!result.error.empty()) return Fail(result.error);
+  const std::string goal = json.is_object() && json.contains("goal") && json["goal"].is_string()
+                               ? json["goal"].get<std::string>()
+                               : "goal";
+  std::cout << stats::GoalStatsToJson(result, goal).dump(2) << "\n";
   return 0;
 }
 

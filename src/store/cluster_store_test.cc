@@ -1,0 +1,480 @@
+// The redis-cluster store against a real 3-master Redis Cluster (tests/support/redis_server.h),
+// including a slot migration under load (MOVED / ASK).
+#include "store/cluster_store.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "hll/hll.h"
+#include "store/keys.h"
+#include "store/redis_store.h"
+#include "support/redis_server.h"
+
+namespace gimel::store {
+namespace {
+
+using gimel::testing::RedisClient;
+using gimel::testing::RedisCluster;
+using gimel::testing::RedisReply;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+#define ASSERT_OK(expr)                                       \
+  do {                                                        \
+    const ::gimel::Status s_ = (expr);                        \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString();   \
+  } while (0)
+
+Status Add(Store& s, std::string_view ns, std::string_view exp, std::string_view event,
+           std::string_view variant, std::string_view uuid) {
+  std::promise<Status> done;
+  auto f = done.get_future();
+  s.Add({ns, exp, event, variant, uuid}, [&done](Status st) { done.set_value(std::move(st)); });
+  return f.get();
+}
+
+std::string Id(std::string_view prefix, int i) {
+  std::string s(prefix);
+  s.append(std::to_string(i));
+  return s;
+}
+
+const Counter* Find(const std::vector<Counter>& counters, std::string_view event,
+                    std::string_view variant) {
+  for (const Counter& c : counters) {
+    if (c.event == event && c.variant == variant) return &c;
+  }
+  return nullptr;
+}
+
+uint64_t CountOf(const std::vector<Counter>& counters, std::string_view event,
+                 std::string_view variant) {
+  const Counter* c = Find(counters, event, variant);
+  return c == nullptr ? 0 : *hll::Count(c->hll);
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// True if every register of `subset` is <= the same register of `superset`: every element
+// added to subset is (as far as an HLL can tell) in superset.
+::testing::AssertionResult Contains(std::string_view superset, std::string_view subset) {
+  std::array<uint8_t, hll::kRegisters> sup{};
+  std::array<uint8_t, hll::kRegisters> sub{};
+  if (!hll::DecodeRegisters(superset, sup).ok() || !hll::DecodeRegisters(subset, sub).ok()) {
+    return ::testing::AssertionFailure() << "invalid HLL";
+  }
+  for (uint32_t i = 0; i < hll::kRegisters; ++i) {
+    if (sub[i] > sup[i]) {
+      return ::testing::AssertionFailure() << "register " << i << ": " << int(sub[i]) << " > "
+                                           << int(sup[i]);
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// ---- Parsing (no server) --------------------------------------------------------------------
+
+TEST(ClusterParse, RedirectsAndSlots) {
+  redis::Endpoint from;
+  from.host = "10.0.0.1";
+  from.port = 7000;
+  auto moved = redis::ParseRedirect("MOVED 3999 127.0.0.1:6381", from);
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_FALSE(moved->ask);
+  EXPECT_EQ(moved->slot, 3999u);
+  EXPECT_EQ(moved->to.ToString(), "127.0.0.1:6381");
+  auto ask = redis::ParseRedirect("ASK 12 :7002", from);
+  ASSERT_TRUE(ask.has_value());
+  EXPECT_TRUE(ask->ask);
+  EXPECT_EQ(ask->to.ToString(), "10.0.0.1:7002");
+  EXPECT_FALSE(redis::ParseRedirect("ERR nope", from).has_value());
+  EXPECT_FALSE(redis::ParseRedirect("MOVED 99999 a:1", from).has_value());
+  EXPECT_FALSE(redis::ParseRedirect("MOVED x a:1", from).has_value());
+
+  redis::Value reply;
+  reply.type = redis::Value::Type::kArray;
+  redis::Value range;
+  range.type = redis::Value::Type::kArray;
+  range.elements.resize(3);
+  range.elements[0].type = redis::Value::Type::kInteger;
+  range.elements[0].integer = 0;
+  range.elements[1].type = redis::Value::Type::kInteger;
+  range.elements[1].integer = 5460;
+  range.elements[2].type = redis::Value::Type::kArray;
+  range.elements[2].elements.resize(2);
+  range.elements[2].elements[0].type = redis::Value::Type::kString;  // empty host
+  range.elements[2].elements[1].type = redis::Value::Type::kInteger;
+  range.elements[2].elements[1].integer = 7001;
+  reply.elements.push_back(range);
+  auto ranges = redis::ParseClusterSlots(reply, from);
+  ASSERT_TRUE(ranges.ok());
+  ASSERT_EQ(ranges->size(), 1u);
+  EXPECT_EQ((*ranges)[0].last, 5460u);
+  EXPECT_EQ((*ranges)[0].master.ToString(), "10.0.0.1:7001");
+  reply.elements[0].elements[1].integer = 16384;
+  EXPECT_FALSE(redis::ParseClusterSlots(reply, from).ok());
+}
+
+TEST(ClusterOpen, RejectsBadOptionsAndUnreachableSeeds) {
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedisCluster;
+  EXPECT_TRUE(OpenRedisClusterStore(o).status().IsInvalidArgument());  // no seeds
+  o.cluster_nodes = {"nohostport"};
+  EXPECT_TRUE(OpenRedisClusterStore(o).status().IsInvalidArgument());
+  o.cluster_nodes = {"127.0.0.1:" + std::to_string(gimel::testing::FreeLoopbackPort())};
+  o.redis.connect_timeout_ms = 200;
+  EXPECT_TRUE(OpenRedisClusterStore(o).status().IsUnavailable());
+  o.redis.db = 1;
+  EXPECT_TRUE(OpenRedisClusterStore(o).status().IsInvalidArgument());
+}
+
+// ---- Against a cluster ----------------------------------------------------------------------
+
+class ClusterStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new RedisCluster(3);
+    auto started = cluster_->Start();
+    if (!started) {
+      start_error_ = new std::string(started.message());
+    }
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(start_error_, nullptr) << *start_error_;
+    for (int i = 0; i < cluster_->size(); ++i) {
+      RedisClient c = cluster_->node(i).Client();
+      c.Command({"FLUSHALL"});
+    }
+  }
+
+  StoreOptions Options() const {
+    StoreOptions o;
+    o.kind = StoreOptions::Kind::kRedisCluster;
+    o.cluster_nodes = {cluster_->addresses()[1]};  // one seed is enough
+    o.redis.connect_timeout_ms = 500;
+    o.redis.command_timeout_ms = 2000;
+    return o;
+  }
+
+  std::unique_ptr<Store> Open() {
+    auto s = OpenRedisClusterStore(Options());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  // A client of the node serving `key`.
+  RedisClient OwnerOf(const std::string& key) {
+    const int node = cluster_->NodeForSlot(static_cast<int>(keys::HashSlot(key)));
+    EXPECT_GE(node, 0) << key;
+    return cluster_->node(node < 0 ? 0 : node).Client();
+  }
+
+  RedisReply OnOwner(const std::string& key, std::initializer_list<std::string_view> argv) {
+    RedisClient c = OwnerOf(key);
+    return c.Command(argv);
+  }
+
+  static RedisCluster* cluster_;
+  static std::string* start_error_;
+};
+
+RedisCluster* ClusterStoreTest::cluster_ = nullptr;
+std::string* ClusterStoreTest::start_error_ = nullptr;
+
+TEST_F(ClusterStoreTest, HashSlotAgreesWithTheServer) {
+  RedisClient c = cluster_->node(0).Client();
+  for (std::string key : {"foo", "ns:counters:e:participate:v", "a{b}c", "{}x", "ünï{}",
+                          "gimel:merge-tmp:{42}", "gimel:merge-tmp:{7}x"}) {
+    EXPECT_EQ(c.Command({"CLUSTER", "KEYSLOT", key}).integer, keys::HashSlot(key)) << key;
+  }
+  const std::string tmp = keys::MergeTmpKey("ns:experiments");
+  EXPECT_EQ(c.Command({"CLUSTER", "KEYSLOT", tmp}).integer,
+            c.Command({"CLUSTER", "KEYSLOT", "ns:experiments"}).integer);
+}
+
+TEST_F(ClusterStoreTest, AddThenReadCountsAcrossSlots) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->name(), "redis-cluster");
+  ASSERT_OK(store->Health());
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_OK(Add(*store, "ns", "button", "participate", i % 2 ? "red" : "blue", Id("u", i / 2)));
+    if (i % 4 == 0) ASSERT_OK(Add(*store, "ns", "button", "clicked", "red", Id("u", i)));
+  }
+  ASSERT_OK(Add(*store, "ns", "other", "participate", "x", "1"));
+  auto read = store->ReadExperiment("ns", "button");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 3u);
+  // HLL estimates: equal to the owner's PFCOUNT, within 2% of the truth.
+  for (auto [event, variant, truth] : {std::tuple("participate", "red", 100),
+                                       std::tuple("participate", "blue", 100),
+                                       std::tuple("clicked", "red", 50)}) {
+    const std::string key = keys::CounterKey("ns", "button", event, variant);
+    const uint64_t count = CountOf(*read, event, variant);
+    EXPECT_EQ(static_cast<long long>(count), OnOwner(key, {"PFCOUNT", key}).integer) << key;
+    EXPECT_NEAR(static_cast<double>(count), truth, truth * 0.02) << key;
+  }
+  EXPECT_EQ(Sorted(*store->ListExperiments("ns")), (std::vector<std::string>{"button", "other"}));
+}
+
+TEST_F(ClusterStoreTest, NamesWithColonsAndNonAsciiRoundTrip) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::pair<std::string, std::string>> counters = {
+      {"participate", "red:dark"}, {"goal:clicked", "red:dark"}, {"a b/c", "日本語"},
+      {"x:y:z", "1:2:3"}, {"participate", "{tag}"}};
+  for (const auto& [event, variant] : counters) {
+    ASSERT_OK(Add(*store, "my:ns", "home:hero ü", event, variant, "u"));
+  }
+  auto read = store->ReadExperiment("my:ns", "home:hero ü");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  std::set<std::pair<std::string, std::string>> names;
+  for (const Counter& c : *read) names.emplace(c.event, c.variant);
+  EXPECT_EQ(names, std::set(counters.begin(), counters.end()));
+  EXPECT_EQ(*store->ListNamespaces(), std::vector<std::string>{"my:ns"});
+}
+
+TEST_F(ClusterStoreTest, WritesTheOriginalLayoutAcrossNodes) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(Add(*store, "alephbet", "button color", "participate", "red", "1"));
+  ASSERT_OK(Add(*store, "alephbet", "button color", "clicked", "red", "1"));
+  const std::string red = "alephbet:counters:button color:participate:red";
+  const std::string clicked = "alephbet:counters:button color:clicked:red";
+  EXPECT_EQ(OnOwner("alephbet:experiments", {"SMEMBERS", "alephbet:experiments"}).SortedStrings(),
+            std::vector<std::string>{"button color"});
+  EXPECT_EQ(OnOwner("alephbet:counter_keys", {"SMEMBERS", "alephbet:counter_keys"})
+                .SortedStrings(),
+            (std::vector<std::string>{clicked, red}));
+  EXPECT_EQ(OnOwner("alephbet:button color:counter_keys",
+                    {"SMEMBERS", "alephbet:button color:counter_keys"})
+                .SortedStrings(),
+            (std::vector<std::string>{clicked, red}));
+  EXPECT_EQ(OnOwner(red, {"TYPE", red}).str, "string");
+  EXPECT_EQ(OnOwner(red, {"GET", red}).str.substr(0, 4), "HYLL");
+  // The keys are spread over the cluster (the reason every operation is single-key).
+  std::set<int> nodes;
+  for (std::string key : {red, clicked, std::string("alephbet:experiments"),
+                          std::string("alephbet:counter_keys")}) {
+    nodes.insert(cluster_->NodeForSlot(static_cast<int>(keys::HashSlot(key))));
+  }
+  EXPECT_GT(nodes.size(), 1u);
+  int total = 0;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    RedisClient c = cluster_->node(i).Client();
+    total += static_cast<int>(c.Command({"DBSIZE"}).integer);
+  }
+  EXPECT_EQ(total, 5);  // 3 sets + 2 counters, no name index for plain names
+}
+
+TEST_F(ClusterStoreTest, DeleteRemovesExactlyOneExperiment) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  for (std::string exp : {"e", "e:x", "f"}) {
+    ASSERT_OK(Add(*store, "ns", exp, "participate", "v", "1"));
+    ASSERT_OK(Add(*store, "ns", exp, "goal", "v:w", "2"));
+  }
+  ASSERT_OK(Add(*store, "ns2", "e", "participate", "v", "1"));
+  ASSERT_OK(store->DeleteExperiment("ns", "e"));
+  EXPECT_TRUE(store->ReadExperiment("ns", "e")->empty());
+  EXPECT_EQ(store->ReadExperiment("ns", "e:x")->size(), 2u);
+  EXPECT_EQ(store->ReadExperiment("ns", "f")->size(), 2u);
+  EXPECT_EQ(Sorted(*store->ListExperiments("ns")), (std::vector<std::string>{"e:x", "f"}));
+  EXPECT_EQ(Sorted(*store->ListNamespaces()), (std::vector<std::string>{"ns", "ns2"}));
+  const std::string gone = "ns:counters:e:participate:v";
+  EXPECT_EQ(OnOwner(gone, {"EXISTS", gone}).integer, 0);
+  EXPECT_EQ(OnOwner("ns:counter_keys", {"SCARD", "ns:counter_keys"}).integer, 4);
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "3"));
+  EXPECT_EQ(store->ReadExperiment("ns", "e")->size(), 1u);
+}
+
+TEST_F(ClusterStoreTest, MergeCounterIsIdempotent) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) ASSERT_OK(Add(*store, "ns", "e", "participate", "v", Id("", i)));
+  std::string other = hll::Empty();
+  for (int i = 50; i < 250; ++i) hll::Add(&other, std::to_string(i));
+  ASSERT_OK(store->MergeCounter("ns", "e", "participate", "v", other));
+  auto once = store->ReadExperiment("ns", "e");
+  ASSERT_OK(store->MergeCounter("ns", "e", "participate", "v", other));
+  auto twice = store->ReadExperiment("ns", "e");
+  ASSERT_TRUE(once.ok() && twice.ok());
+  ASSERT_EQ(once->size(), 1u);
+  EXPECT_EQ((*once)[0].hll, (*twice)[0].hll);
+  std::string expected = hll::Empty();
+  for (int i = 0; i < 250; ++i) hll::Add(&expected, std::to_string(i));
+  EXPECT_TRUE(Contains((*once)[0].hll, expected));
+  EXPECT_TRUE(Contains(expected, (*once)[0].hll));
+  ASSERT_OK(store->MergeCounter("new", "x", "goal:1", "a", other));
+  EXPECT_EQ(CountOf(*store->ReadExperiment("new", "x"), "goal:1", "a"), *hll::Count(other));
+}
+
+TEST_F(ClusterStoreTest, ConcurrentAddsAllLand) {
+  StoreOptions o = Options();
+  o.redis.command_timeout_ms = 5000;
+  auto opened = OpenRedisClusterStore(o);
+  ASSERT_TRUE(opened.ok());
+  Store& store = **opened;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 1000;
+  std::atomic<int> ok{0};
+  std::atomic<int> pending{kThreads * kPerThread};
+  std::promise<void> all_done;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        store.Add({"load", "e", "participate", Id("v", i % 8), Id(Id("", t) + "-", i)},
+                  [&](Status s) {
+                    if (s.ok()) ok.fetch_add(1);
+                    if (pending.fetch_sub(1) == 1) all_done.set_value();
+                  });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  auto read = store.ReadExperiment("load", "e");
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 8u);
+  for (const Counter& c : *read) {
+    std::string expected = hll::Empty();
+    for (int t = 0; t < kThreads; ++t) {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (Id("v", i % 8) == c.variant) hll::Add(&expected, Id(Id("", t) + "-", i));
+      }
+    }
+    EXPECT_TRUE(Contains(c.hll, expected)) << c.variant;
+    EXPECT_TRUE(Contains(expected, c.hll)) << c.variant;
+  }
+}
+
+// The story: a slot is resharded (CLUSTER SETSLOT … IMPORTING/MIGRATING, MIGRATE, SETSLOT …
+// NODE) while events keep arriving for a counter in it. The store must follow ASK during the
+// migration and MOVED after it, and no acknowledged event may be missing afterwards.
+TEST_F(ClusterStoreTest, SlotMigrationUnderLoadLosesNoAcknowledgedEvent) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::string counter = "mig:counters:e:participate:v";
+  const int slot = static_cast<int>(keys::HashSlot(counter));
+  const int src = cluster_->NodeForSlot(slot);
+  ASSERT_GE(src, 0);
+  const int dst = (src + 1) % cluster_->size();
+  const std::string src_id = cluster_->NodeId(src);
+  const std::string dst_id = cluster_->NodeId(dst);
+  ASSERT_OK(Add(*store, "mig", "e", "participate", "v", "first"));
+
+  std::mutex mu;
+  std::vector<std::string> acked = {"first"};
+  std::vector<std::string> failures;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      while (in_flight.load() > 32) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      in_flight.fetch_add(1);
+      std::string uuid = Id("u", i);
+      store->Add({"mig", "e", "participate", "v", uuid}, [&, uuid](Status s) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          (s.ok() ? acked : failures).push_back(s.ok() ? uuid : s.ToString());
+        }
+        in_flight.fetch_sub(1);
+      });
+    }
+  });
+
+  RedisClient s = cluster_->node(src).Client();
+  RedisClient d = cluster_->node(dst).Client();
+  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_EQ(d.Command({"CONFIG", "RESETSTAT"}).str, "OK");
+  EXPECT_EQ(d.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", src_id}).str,
+            "OK");
+  EXPECT_EQ(s.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", dst_id}).str,
+            "OK");
+  std::this_thread::sleep_for(milliseconds(100));
+  RedisReply keys_in_slot = s.Command({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "1000"});
+  ASSERT_FALSE(keys_in_slot.elements.empty());
+  std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1",
+                                      std::to_string(cluster_->node(dst).port()), "", "0",
+                                      "5000", "KEYS"};
+  for (const RedisReply& k : keys_in_slot.elements) migrate.push_back(k.str);
+  RedisReply migrated = s.Command(migrate);
+  EXPECT_EQ(migrated.str, "OK");
+  std::this_thread::sleep_for(milliseconds(150));  // events now get ASK from the source
+  for (int i : {dst, src}) {
+    RedisClient c = cluster_->node(i).Client();
+    EXPECT_EQ(c.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", dst_id}).str, "OK");
+  }
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (i == src || i == dst) continue;
+    RedisClient c = cluster_->node(i).Client();
+    c.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", dst_id});
+  }
+  std::this_thread::sleep_for(milliseconds(200));  // events now get MOVED, then go direct
+  stop = true;
+  writer.join();
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (in_flight.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_EQ(in_flight.load(), 0);
+
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures[0];
+  EXPECT_GT(acked.size(), 50u);
+  EXPECT_EQ(d.Command({"EXISTS", counter}).integer, 1);
+  EXPECT_EQ(s.Command({"EXISTS", counter}).integer, 0);
+  const std::string stats = d.Command({"INFO", "commandstats"}).str;
+  EXPECT_NE(stats.find("cmdstat_asking:"), std::string::npos) << "no ASK was followed";
+
+  auto read = store->ReadExperiment("mig", "e");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  const Counter* c = Find(*read, "participate", "v");
+  ASSERT_NE(c, nullptr);
+  std::string expected = hll::Empty();
+  for (const std::string& uuid : acked) hll::Add(&expected, uuid);
+  EXPECT_TRUE(Contains(c->hll, expected));
+  // And the store keeps working against the new owner.
+  ASSERT_OK(Add(*store, "mig", "e", "participate", "v", "after"));
+  ASSERT_OK(store->MergeCounter("mig", "e", "participate", "v", expected));
+}
+
+TEST(ClusterAuth, PasswordProtectedCluster) {
+  RedisCluster cluster(3, "cluster pw");
+  ASSERT_TRUE(cluster.Start());
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedisCluster;
+  o.cluster_nodes = cluster.addresses();
+  o.redis.password = "cluster pw";
+  auto store = OpenRedisClusterStore(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_OK(Add(**store, "ns", "e", "participate", "v", "1"));
+  EXPECT_EQ(CountOf(*(*store)->ReadExperiment("ns", "e"), "participate", "v"), 1u);
+  o.redis.password = "wrong";
+  EXPECT_EQ(OpenRedisClusterStore(o).status().code(), StatusCode::kPermissionDenied);
+  o.redis.password.clear();
+  EXPECT_EQ(OpenRedisClusterStore(o).status().code(), StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace gimel::store

@@ -1,0 +1,449 @@
+// The embedded store: RocksDB + HLL merge operator + group commit. See embedded_store.h.
+//
+// Concurrency. Add only takes queue_mu_ (to push) and never waits on I/O. The writer thread
+// pops up to max_batch events, and under write_mu_ builds one WriteBatch, writes it and
+// records the newly indexed experiments in indexed_. DeleteExperiment and MergeCounter take
+// write_mu_ too, so an index entry the writer decides to skip ("already indexed") cannot be
+// deleted between that decision and the write. Reads go straight to RocksDB.
+
+#include "store/embedded_store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "hll/hll.h"
+#include "store/embedded_keys.h"
+
+namespace gimel::store {
+namespace {
+
+namespace ek = embedded;
+
+// Pending Adds beyond this are refused with kUnavailable instead of growing without bound.
+constexpr size_t kMaxQueued = 1 << 18;
+
+// Memory and startup: small memtables (fast WAL replay), a small block cache, no bloom filters
+// (all reads are prefix scans).
+constexpr size_t kWriteBufferSize = 8 << 20;
+constexpr int kMaxWriteBuffers = 2;
+constexpr size_t kBlockCacheSize = 8 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = "embedded store: " + std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  return Status::IOError(std::move(msg));
+}
+
+bool IsLockError(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  std::string msg = s.ToString();
+  return msg.find("/LOCK") != std::string::npos || msg.find("lock hold") != std::string::npos;
+}
+
+// A name as it appears in an error message: quoted, with bytes outside printable ASCII
+// escaped.
+std::string Quote(std::string_view name) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '"' && c != '\\') {
+      out.push_back(c);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+void Invoke(AddCallback& done, const Status& status) {
+  if (!done) return;
+  try {
+    done(status);
+  } catch (...) {
+    // A callback must not throw (store.h); never let one kill the writer thread.
+  }
+}
+
+// Heterogeneous lookup: indexed_ is probed with string_views into counter keys.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+rocksdb::Options MakeOptions() {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.merge_operator = ek::NewHllMergeOperator();
+  o.max_background_jobs = 2;
+  o.write_buffer_size = kWriteBufferSize;
+  o.max_write_buffer_number = kMaxWriteBuffers;
+  o.max_total_wal_size = 4 * kWriteBufferSize;
+  o.target_file_size_base = 16 << 20;
+  o.max_bytes_for_level_base = 64 << 20;
+  o.level_compaction_dynamic_level_bytes = true;
+  o.max_open_files = 256;
+  o.keep_log_file_num = 4;
+  o.max_log_file_size = 4 << 20;
+  o.stats_dump_period_sec = 0;
+  o.stats_persist_period_sec = 0;
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+  o.compression = rocksdb::kNoCompression;
+  for (rocksdb::CompressionType t : rocksdb::GetSupportedCompressions()) {
+    if (t == rocksdb::kLZ4Compression) o.compression = rocksdb::kLZ4Compression;
+  }
+
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = rocksdb::NewLRUCache(kBlockCacheSize);
+  t.cache_index_and_filter_blocks = true;
+  t.pin_l0_filter_and_index_blocks_in_cache = true;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// EmbeddedStore
+// ---------------------------------------------------------------------------------------------
+
+class EmbeddedStore final : public Store {
+ public:
+  EmbeddedStore(std::unique_ptr<rocksdb::DB> db, const StoreOptions& options)
+      : db_(std::move(db)), max_batch_(static_cast<size_t>(options.max_batch)) {
+    write_options_.sync = options.sync;
+    writer_ = std::thread([this] { WriterLoop(); });
+  }
+
+  ~EmbeddedStore() override {
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    writer_.join();
+    if (!write_options_.sync) db_->SyncWAL().PermitUncheckedError();
+    // Flushing the memtables now makes the next Open fast (no WAL replay); if it fails, the
+    // WAL still has everything.
+    db_->Flush(rocksdb::FlushOptions()).PermitUncheckedError();
+    db_->Close().PermitUncheckedError();
+  }
+
+  void Add(const TrackEvent& event, AddCallback done) override {
+    Pending p;
+    p.key.reserve(1 + event.ns.size() + event.experiment.size() + event.event.size() +
+                  event.variant.size() + 8);
+    p.key.push_back(ek::kCounterTag);
+    ek::PutName(&p.key, event.ns);
+    ek::PutName(&p.key, event.experiment);
+    p.experiment_end = p.key.size();
+    ek::PutName(&p.key, event.event);
+    ek::PutName(&p.key, event.variant);
+    hll::Register r = hll::Hash(event.uuid);
+    p.operand = ek::EncodeRegisterOperand(r.index, r.rank);
+    p.done = std::move(done);
+
+    Status refused;
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      if (stopping_) {
+        refused = Status::Unavailable("embedded store: closing");
+      } else if (queue_.size() >= kMaxQueued) {
+        refused = Status::Unavailable("embedded store: write queue full");
+      } else {
+        queue_.push_back(std::move(p));
+      }
+    }
+    if (!refused.ok()) {
+      Invoke(p.done, refused);
+      return;
+    }
+    queue_cv_.notify_one();
+  }
+
+  Result<std::vector<std::string>> ListNamespaces() override {
+    std::vector<std::string> out;
+    const std::string start(1, ek::kExperimentTag);
+    const std::string upper = ek::PrefixSuccessor(start);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    it->Seek(start);
+    while (it->Valid()) {
+      std::string_view ns, experiment;
+      if (!ek::ParseExperimentKey(View(it->key()), &ns, &experiment)) {
+        return Status::Corruption("embedded store: malformed experiment index key");
+      }
+      out.emplace_back(ns);
+      // Skip the rest of this namespace.
+      std::string next = ek::PrefixSuccessor(ek::ExperimentPrefix(ns));
+      if (next.empty()) break;
+      it->Seek(next);
+    }
+    GIMEL_RETURN_IF_ERROR(FromRocks(it->status(), "listing namespaces"));
+    return out;
+  }
+
+  Result<std::vector<std::string>> ListExperiments(std::string_view ns) override {
+    std::vector<std::string> out;
+    Status s = Scan(ek::ExperimentPrefix(ns), [&](std::string_view key, std::string_view) {
+      std::string_view key_ns, experiment;
+      if (!ek::ParseExperimentKey(key, &key_ns, &experiment)) {
+        return Status::Corruption("embedded store: malformed experiment index key in namespace " +
+                                  Quote(ns));
+      }
+      out.emplace_back(experiment);
+      return Status::Ok();
+    });
+    GIMEL_RETURN_IF_ERROR(s);
+    return out;
+  }
+
+  Result<std::vector<Counter>> ReadExperiment(std::string_view ns,
+                                              std::string_view experiment) override {
+    std::vector<Counter> out;
+    Status s =
+        Scan(ek::CounterPrefix(ns, experiment), [&](std::string_view key, std::string_view value) {
+          std::string_view key_ns, key_experiment, event, variant;
+          if (!ek::ParseCounterKey(key, &key_ns, &key_experiment, &event, &variant)) {
+            return Status::Corruption("embedded store: malformed counter key in experiment " +
+                                      Quote(experiment));
+          }
+          Status valid = hll::Validate(value);
+          if (!valid.ok()) {
+            return Status::Corruption("embedded store: counter (" + Quote(ns) + ", " +
+                                      Quote(experiment) + ", " + Quote(event) + ", " +
+                                      Quote(variant) + ") is not a valid HLL: " + valid.message());
+          }
+          out.push_back(Counter{std::string(event), std::string(variant), std::string(value)});
+          return Status::Ok();
+        });
+    GIMEL_RETURN_IF_ERROR(s);
+    return out;
+  }
+
+  Status DeleteExperiment(std::string_view ns, std::string_view experiment) override {
+    const std::string prefix = ek::CounterPrefix(ns, experiment);
+    const std::string upper = ek::PrefixSuccessor(prefix);  // never empty: prefix[0] == 'c'
+    std::lock_guard<std::mutex> l(write_mu_);
+    rocksdb::WriteBatch wb;
+    GIMEL_RETURN_IF_ERROR(FromRocks(wb.DeleteRange(prefix, upper), "deleting experiment"));
+    GIMEL_RETURN_IF_ERROR(
+        FromRocks(wb.Delete(ek::ExperimentKey(ns, experiment)), "deleting experiment"));
+    // Forget it even if the write fails: re-writing an index entry is always safe.
+    if (auto it = indexed_.find(IndexedName(prefix, prefix.size())); it != indexed_.end()) {
+      indexed_.erase(it);
+    }
+    return Write(&wb, "deleting experiment");
+  }
+
+  Status MergeCounter(std::string_view ns, std::string_view experiment, std::string_view event,
+                      std::string_view variant, std::string_view hll_bytes) override {
+    Status valid = hll::Validate(hll_bytes);
+    if (!valid.ok()) {
+      return Status::InvalidArgument("embedded store: MergeCounter: not a valid HLL: " +
+                                     valid.message());
+    }
+    const std::string key = ek::CounterKey(ns, experiment, event, variant);
+    const size_t experiment_end = ek::CounterPrefix(ns, experiment).size();
+    std::lock_guard<std::mutex> l(write_mu_);
+    rocksdb::WriteBatch wb;
+    GIMEL_RETURN_IF_ERROR(FromRocks(
+        wb.Merge(key, rocksdb::Slice(hll_bytes.data(), hll_bytes.size())), "merging counter"));
+    std::string_view name = IndexedName(key, experiment_end);
+    const bool indexed = indexed_.find(name) != indexed_.end();
+    if (!indexed) {
+      GIMEL_RETURN_IF_ERROR(
+          FromRocks(wb.Put(ExperimentKeyOf(key, experiment_end), ""), "merging counter"));
+    }
+    GIMEL_RETURN_IF_ERROR(Write(&wb, "merging counter"));
+    if (!indexed) indexed_.emplace(name);
+    return Status::Ok();
+  }
+
+  Status Health() override {
+    if (!last_write_ok_.load(std::memory_order_relaxed)) {
+      return Status::IOError("embedded store: the last write to the data directory failed");
+    }
+    return Status::Ok();
+  }
+
+  std::string_view name() const override { return "embedded"; }
+
+ private:
+  struct Pending {
+    std::string key;            // counter key
+    size_t experiment_end = 0;  // key[0, experiment_end) == CounterPrefix(ns, experiment)
+    std::string operand;        // register operand
+    AddCallback done;
+  };
+
+  // The experiment part of a counter key ('c' stripped): the in-memory index's key.
+  static std::string_view IndexedName(std::string_view counter_key, size_t experiment_end) {
+    return counter_key.substr(1, experiment_end - 1);
+  }
+  static std::string ExperimentKeyOf(std::string_view counter_key, size_t experiment_end) {
+    std::string k(1, ek::kExperimentTag);
+    k.append(IndexedName(counter_key, experiment_end));
+    return k;
+  }
+
+  // Calls fn(key, value) for every key starting with `prefix`, stopping at its first error.
+  template <typename Fn>
+  Status Scan(const std::string& prefix, Fn&& fn) {
+    const std::string upper = ek::PrefixSuccessor(prefix);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      std::string_view key = View(it->key());
+      if (key.substr(0, prefix.size()) != prefix) break;
+      GIMEL_RETURN_IF_ERROR(fn(key, View(it->value())));
+    }
+    return FromRocks(it->status(), "reading");
+  }
+
+  // REQUIRES: write_mu_ held.
+  Status Write(rocksdb::WriteBatch* wb, std::string_view what) {
+    Status s = FromRocks(db_->Write(write_options_, wb), what);
+    last_write_ok_.store(s.ok(), std::memory_order_relaxed);
+    return s;
+  }
+
+  void WriterLoop() {
+    std::vector<Pending> batch;
+    batch.reserve(std::min<size_t>(max_batch_, 4096));
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(queue_mu_);
+        queue_cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything is drained
+        const size_t n = std::min(max_batch_, queue_.size());
+        for (size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      Status s = WriteEvents(batch);
+      for (Pending& p : batch) Invoke(p.done, s);
+      batch.clear();
+    }
+  }
+
+  Status WriteEvents(const std::vector<Pending>& batch) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    rocksdb::WriteBatch wb;
+    std::unordered_set<std::string_view> new_index;
+    for (const Pending& p : batch) {
+      GIMEL_RETURN_IF_ERROR(FromRocks(wb.Merge(p.key, p.operand), "writing events"));
+      std::string_view name = IndexedName(p.key, p.experiment_end);
+      if (indexed_.find(name) == indexed_.end() && new_index.insert(name).second) {
+        GIMEL_RETURN_IF_ERROR(
+            FromRocks(wb.Put(ExperimentKeyOf(p.key, p.experiment_end), ""), "writing events"));
+      }
+    }
+    GIMEL_RETURN_IF_ERROR(Write(&wb, "writing events"));
+    for (std::string_view name : new_index) indexed_.emplace(name);
+    return Status::Ok();
+  }
+
+  const std::unique_ptr<rocksdb::DB> db_;
+  const size_t max_batch_;
+  rocksdb::WriteOptions write_options_;
+  std::atomic<bool> last_write_ok_{true};
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_;  // guarded by queue_mu_
+  bool stopping_ = false;      // guarded by queue_mu_
+
+  std::mutex write_mu_;
+  // Experiments (names part of their keys) whose index entry this process has written.
+  std::unordered_set<std::string, StringHash, std::equal_to<>> indexed_;  // guarded by write_mu_
+
+  std::thread writer_;  // last: started after everything above is constructed
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Open
+// ---------------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Store>> OpenEmbeddedStore(const StoreOptions& options) {
+  if (options.data_dir.empty()) {
+    return Status::InvalidArgument("embedded store: data_dir must be set");
+  }
+  if (options.max_batch < 1) {
+    return Status::InvalidArgument("embedded store: max_batch must be at least 1");
+  }
+  const std::string& dir = options.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return Status::IOError("cannot create data directory " + dir + ": " + ec.message());
+  }
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(MakeOptions(), dir, &raw);
+  if (!s.ok()) {
+    if (IsLockError(s)) {
+      return Status::IOError("data directory " + dir +
+                             " is in use by another gimel process (lock held)");
+    }
+    std::string msg = "cannot open data directory " + dir + ": " + s.ToString();
+    if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+    return Status::IOError(std::move(msg));
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  std::string version;
+  s = db->Get(rocksdb::ReadOptions(), rocksdb::Slice(ek::kFormatKey.data(), ek::kFormatKey.size()),
+              &version);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db->Put(wo, rocksdb::Slice(ek::kFormatKey.data(), ek::kFormatKey.size()),
+                rocksdb::Slice(ek::kFormatVersion.data(), ek::kFormatVersion.size()));
+  } else if (s.ok() && version != ek::kFormatVersion) {
+    db->Close().PermitUncheckedError();
+    return Status::Corruption("data directory " + dir + " has embedded format version " +
+                              Quote(version) + "; this gimel reads version " +
+                              std::string(ek::kFormatVersion));
+  }
+  if (!s.ok()) {
+    db->Close().PermitUncheckedError();
+    return FromRocks(s, "data directory " + dir);
+  }
+  return std::unique_ptr<Store>(new EmbeddedStore(std::move(db), options));
+}
+
+}  // namespace gimel::store

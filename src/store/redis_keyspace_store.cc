@@ -1,0 +1,369 @@
+#include "store/redis_keyspace_store.h"
+
+#include <algorithm>
+#include <future>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+#include "hll/hll.h"
+#include "store/keys.h"
+
+namespace gimel::store::redis {
+
+namespace {
+
+KeyedCommand Cmd(std::string key, std::initializer_list<std::string_view> args) {
+  KeyedCommand c;
+  c.argv.reserve(args.size());
+  for (std::string_view a : args) c.argv.emplace_back(a);
+  c.key = std::move(key);
+  return c;
+}
+
+// Appends the index writes of a counter: the original's three SADDs (in its order) and, when
+// needed, gimel's name index entry.
+void AppendIndexCommands(std::string_view ns, std::string_view experiment,
+                         std::string_view event, std::string_view variant,
+                         const std::string& counter, std::vector<KeyedCommand>* sadds,
+                         std::vector<KeyedCommand>* names) {
+  const std::string experiments = keys::ExperimentsKey(ns);
+  const std::string ns_counters = keys::NamespaceCounterKeysKey(ns);
+  const std::string exp_counters = keys::ExperimentCounterKeysKey(ns, experiment);
+  sadds->push_back(Cmd(experiments, {"SADD", experiments, experiment}));
+  sadds->push_back(Cmd(ns_counters, {"SADD", ns_counters, counter}));
+  sadds->push_back(Cmd(exp_counters, {"SADD", exp_counters, counter}));
+  if (keys::NeedsNameEntry(event, variant)) {
+    const std::string names_key = keys::CounterNamesKey(ns, experiment);
+    names->push_back(Cmd(names_key, {"HSET", names_key, counter, event}));
+  }
+}
+
+std::vector<KeyedCommand> Concat(std::vector<KeyedCommand> a, std::vector<KeyedCommand> b) {
+  for (KeyedCommand& c : b) a.push_back(std::move(c));
+  return a;
+}
+
+// The string elements of an array reply (SMEMBERS), or kCorruption.
+Result<std::vector<std::string>> Strings(Value v, std::string_view what) {
+  if (v.is_error()) return ErrorReplyToStatus(v, what);
+  if (v.type != Value::Type::kArray) {
+    return Status::Corruption("redis " + std::string(what) + ": unexpected reply");
+  }
+  std::vector<std::string> out;
+  out.reserve(v.elements.size());
+  for (Value& e : v.elements) {
+    if (e.type != Value::Type::kString) {
+      return Status::Corruption("redis " + std::string(what) + ": unexpected element");
+    }
+    out.push_back(std::move(e.str));
+  }
+  return out;
+}
+
+// Add's contract: OK, or kUnavailable / kIOError.
+Status ForAdd(Status s) {
+  if (s.ok() || s.IsUnavailable() || s.code() == StatusCode::kIOError) return s;
+  return Status::IOError(s.message());
+}
+
+}  // namespace
+
+Status FirstError(const std::vector<Value>& replies, std::string_view what) {
+  for (const Value& v : replies) {
+    if (v.is_error()) return ErrorReplyToStatus(v, what);
+  }
+  return Status::Ok();
+}
+
+RedisKeyspaceStore::RedisKeyspaceStore(std::unique_ptr<Backend> backend,
+                                       std::chrono::milliseconds command_timeout,
+                                       std::string_view name)
+    : backend_(std::move(backend)), command_timeout_(command_timeout), name_(name) {}
+
+RedisKeyspaceStore::~RedisKeyspaceStore() { backend_->Shutdown(); }
+
+// ---- Index cache ----------------------------------------------------------------------------
+
+bool RedisKeyspaceStore::IsIndexed(const std::string& tuple_id, uint64_t generation) {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  auto it = indexed_.find(tuple_id);
+  return it != indexed_.end() && it->second.generation == generation &&
+         Clock::now() - it->second.at < kIndexRefresh;
+}
+
+void RedisKeyspaceStore::MarkIndexed(std::string tuple_id, uint64_t generation) {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  if (indexed_.size() >= kMaxIndexCache) indexed_.clear();
+  indexed_[std::move(tuple_id)] = Indexed{Clock::now(), generation};
+}
+
+void RedisKeyspaceStore::ForgetExperiment(std::string_view ns, std::string_view experiment) {
+  const std::string prefix = keys::TupleIdPrefix(ns, experiment);
+  std::lock_guard<std::mutex> lock(index_mu_);
+  std::erase_if(indexed_, [&prefix](const auto& kv) { return kv.first.starts_with(prefix); });
+}
+
+// ---- Hot path -------------------------------------------------------------------------------
+
+// An Add in flight: owned copies of the event (it may need its index writes after the fact).
+struct RedisKeyspaceStore::AddOp {
+  std::string ns, experiment, event, variant, uuid;
+  std::string counter;  // keys::CounterKey
+  std::string tuple;    // keys::TupleId
+  uint64_t generation = 0;
+  Clock::time_point deadline;
+  AddCallback done;
+};
+
+void RedisKeyspaceStore::Add(const TrackEvent& e, AddCallback done) {
+  auto op = std::make_shared<AddOp>();
+  op->ns = e.ns;
+  op->experiment = e.experiment;
+  op->event = e.event;
+  op->variant = e.variant;
+  op->uuid = e.uuid;
+  op->counter = keys::CounterKey(e.ns, e.experiment, e.event, e.variant);
+  op->tuple = keys::TupleId(e.ns, e.experiment, e.event, e.variant);
+  op->generation = backend_->generation();
+  op->deadline = Deadline();
+  op->done = std::move(done);
+  if (!IsIndexed(op->tuple, op->generation)) {
+    AddWithIndex(std::move(op));
+    return;
+  }
+  // Indexed already: one PFADD.
+  std::vector<KeyedCommand> pfadd;
+  pfadd.push_back(Cmd(op->counter, {"PFADD", op->counter, op->uuid}));
+  backend_->Run(std::move(pfadd), op->deadline,
+                [this, op](Status s, std::vector<Value> replies) mutable {
+                  if (s.ok()) s = FirstError(replies, "PFADD");
+                  const uint64_t now_generation = backend_->generation();
+                  if (s.ok() && now_generation != op->generation) {
+                    // A connection was re-established meanwhile: the server may have lost the
+                    // index (restarted empty). Write it again before acknowledging.
+                    op->generation = now_generation;
+                    AddWithIndex(std::move(op));
+                    return;
+                  }
+                  op->done(ForAdd(std::move(s)));
+                });
+}
+
+void RedisKeyspaceStore::AddWithIndex(std::shared_ptr<AddOp> op) {
+  std::vector<KeyedCommand> pfadd;
+  pfadd.push_back(Cmd(op->counter, {"PFADD", op->counter, op->uuid}));
+  std::vector<KeyedCommand> sadds;
+  std::vector<KeyedCommand> names;
+  AppendIndexCommands(op->ns, op->experiment, op->event, op->variant, op->counter, &sadds,
+                      &names);
+
+  if (backend_->atomic_across_keys()) {
+    // SADD ×3 [HSET] PFADD in one MULTI/EXEC (the original's track() pipeline).
+    const Clock::time_point deadline = op->deadline;
+    backend_->RunAtomic(Concat(Concat(std::move(sadds), std::move(names)), std::move(pfadd)),
+                        deadline, [this, op = std::move(op)](Status s, std::vector<Value> r) {
+                          if (s.ok()) s = FirstError(r, "track");
+                          if (s.ok()) MarkIndexed(op->tuple, op->generation);
+                          op->done(ForAdd(std::move(s)));
+                        });
+    return;
+  }
+
+  // Cluster: counter (and its name entry) first, then the SADDs that point to it.
+  const Clock::time_point deadline = op->deadline;
+  backend_->Run(
+      Concat(std::move(pfadd), std::move(names)), deadline,
+      [this, sadds = std::move(sadds), op = std::move(op)](Status s,
+                                                           std::vector<Value> r) mutable {
+        if (s.ok()) s = FirstError(r, "PFADD");
+        if (!s.ok()) {
+          op->done(ForAdd(std::move(s)));
+          return;
+        }
+        const Clock::time_point deadline = op->deadline;
+        backend_->Run(std::move(sadds), deadline,
+                      [this, op = std::move(op)](Status s2, std::vector<Value> r2) {
+                        if (s2.ok()) s2 = FirstError(r2, "SADD");
+                        if (s2.ok()) MarkIndexed(op->tuple, op->generation);
+                        op->done(ForAdd(std::move(s2)));
+                      });
+      });
+}
+
+// ---- Blocking operations --------------------------------------------------------------------
+
+Result<std::vector<Value>> RedisKeyspaceStore::RunSync(std::vector<KeyedCommand> cmds,
+                                                       bool atomic) {
+  if (cmds.empty()) return std::vector<Value>{};
+  std::promise<Result<std::vector<Value>>> promise;
+  auto future = promise.get_future();
+  ValuesCallback cb = [&promise](Status s, std::vector<Value> replies) {
+    if (s.ok()) {
+      promise.set_value(std::move(replies));
+    } else {
+      promise.set_value(std::move(s));
+    }
+  };
+  if (atomic) {
+    backend_->RunAtomic(std::move(cmds), Deadline(), std::move(cb));
+  } else {
+    backend_->Run(std::move(cmds), Deadline(), std::move(cb));
+  }
+  return future.get();
+}
+
+Result<std::vector<std::string>> RedisKeyspaceStore::ListNamespaces() {
+  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> candidates,
+                         backend_->ScanKeys(keys::kExperimentsPattern));
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  // A counter whose variant is "experiments" also matches the pattern; keep only SETs.
+  std::vector<KeyedCommand> types;
+  for (const std::string& k : candidates) types.push_back(Cmd(k, {"TYPE", k}));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> replies, RunSync(std::move(types), false));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (replies[i].type != Value::Type::kStatus || replies[i].str != "set") continue;
+    if (auto ns = keys::NamespaceFromExperimentsKey(candidates[i])) out.push_back(*ns);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> RedisKeyspaceStore::ListExperiments(std::string_view ns) {
+  const std::string key = keys::ExperimentsKey(ns);
+  std::vector<KeyedCommand> cmds;
+  cmds.push_back(Cmd(key, {"SMEMBERS", key}));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> replies, RunSync(std::move(cmds), false));
+  return Strings(std::move(replies[0]), "SMEMBERS " + key);
+}
+
+Result<std::vector<Counter>> RedisKeyspaceStore::ReadExperiment(std::string_view ns,
+                                                                std::string_view experiment) {
+  const std::string set_key = keys::ExperimentCounterKeysKey(ns, experiment);
+  const std::string names_key = keys::CounterNamesKey(ns, experiment);
+  std::vector<KeyedCommand> index;
+  index.push_back(Cmd(set_key, {"SMEMBERS", set_key}));
+  index.push_back(Cmd(names_key, {"HGETALL", names_key}));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> index_replies, RunSync(std::move(index), false));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> members,
+                         Strings(std::move(index_replies[0]), "SMEMBERS " + set_key));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> name_pairs,
+                         Strings(std::move(index_replies[1]), "HGETALL " + names_key));
+  std::unordered_map<std::string, std::string> recorded;  // counter key → event
+  for (size_t i = 0; i + 1 < name_pairs.size(); i += 2) {
+    recorded[std::move(name_pairs[i])] = std::move(name_pairs[i + 1]);
+  }
+
+  const std::string prefix = keys::CounterPrefix(ns, experiment);
+  std::vector<Counter> out;
+  std::vector<std::string> counter_keys;
+  std::vector<KeyedCommand> gets;
+  for (std::string& key : members) {
+    std::optional<std::string_view> event;
+    if (auto it = recorded.find(key); it != recorded.end()) event = it->second;
+    auto names = keys::ParseCounterKey(prefix, key, event);
+    if (!names) continue;  // not a counter of this experiment (see docs/key_schema.md)
+    Counter c;
+    c.event = std::move(names->first);
+    c.variant = std::move(names->second);
+    out.push_back(std::move(c));
+    gets.push_back(Cmd(key, {"GET", key}));
+    counter_keys.push_back(std::move(key));
+  }
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> values, RunSync(std::move(gets), false));
+  std::vector<Counter> present;
+  present.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    Value& v = values[i];
+    if (v.is_nil()) continue;  // indexed but never written (or deleted): nothing counted
+    if (v.type != Value::Type::kString) {
+      return Status::Corruption("redis counter \"" + counter_keys[i] +
+                                "\" is not a string: " + v.str);
+    }
+    Status valid = hll::Validate(v.str);
+    if (!valid.ok()) {
+      return Status::Corruption("redis counter \"" + counter_keys[i] +
+                                "\" is not a valid HLL: " + valid.message());
+    }
+    out[i].hll = std::move(v.str);
+    present.push_back(std::move(out[i]));
+  }
+  return present;
+}
+
+Status RedisKeyspaceStore::DeleteExperiment(std::string_view ns, std::string_view experiment) {
+  const std::string experiments = keys::ExperimentsKey(ns);
+  const std::string ns_counters = keys::NamespaceCounterKeysKey(ns);
+  const std::string set_key = keys::ExperimentCounterKeysKey(ns, experiment);
+  const std::string names_key = keys::CounterNamesKey(ns, experiment);
+  std::vector<KeyedCommand> read;
+  read.push_back(Cmd(set_key, {"SMEMBERS", set_key}));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> replies, RunSync(std::move(read), false));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> members,
+                         Strings(std::move(replies[0]), "SMEMBERS " + set_key));
+
+  // As the original's delete(), but only counters of this experiment are deleted: when
+  // namespaces contain ':' a set can be shared ("a:b" + ":counter_keys" is both namespace
+  // "a:b"'s set and experiment "b" of namespace "a"'s), and foreign members stay.
+  const std::string prefix = keys::CounterPrefix(ns, experiment);
+  std::vector<std::string> own;
+  for (std::string& key : members) {
+    if (key.starts_with(prefix)) own.push_back(std::move(key));
+  }
+  const bool foreign = own.size() != members.size();
+  std::vector<KeyedCommand> cmds;
+  for (const std::string& key : own) {
+    cmds.push_back(Cmd(ns_counters, {"SREM", ns_counters, key}));
+    cmds.push_back(Cmd(key, {"DEL", key}));
+    if (foreign) cmds.push_back(Cmd(set_key, {"SREM", set_key, key}));
+  }
+  if (!foreign) cmds.push_back(Cmd(set_key, {"DEL", set_key}));
+  cmds.push_back(Cmd(names_key, {"DEL", names_key}));
+  cmds.push_back(Cmd(experiments, {"SREM", experiments, experiment}));
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> results,
+                         RunSync(std::move(cmds), backend_->atomic_across_keys()));
+  ForgetExperiment(ns, experiment);
+  return FirstError(results, "delete");
+}
+
+Status RedisKeyspaceStore::MergeCounter(std::string_view ns, std::string_view experiment,
+                                        std::string_view event, std::string_view variant,
+                                        std::string_view hll) {
+  Status valid = hll::Validate(hll);
+  if (!valid.ok()) return Status::InvalidArgument("MergeCounter: " + valid.message());
+  const uint64_t generation = backend_->generation();
+  const std::string counter = keys::CounterKey(ns, experiment, event, variant);
+  const std::string tmp = keys::MergeTmpKey(counter);
+  // Union with PFMERGE through a scratch key in the counter's slot, inside one MULTI: atomic
+  // with respect to concurrent PFADDs, and idempotent (register-wise max).
+  std::vector<KeyedCommand> merge;
+  merge.push_back(Cmd(tmp, {"SET", tmp, hll}));
+  merge.push_back(Cmd(counter, {"PFMERGE", counter, tmp}));
+  merge.push_back(Cmd(tmp, {"DEL", tmp}));
+  std::vector<KeyedCommand> sadds;
+  std::vector<KeyedCommand> names;
+  AppendIndexCommands(ns, experiment, event, variant, counter, &sadds, &names);
+
+  if (backend_->atomic_across_keys()) {
+    GIMEL_ASSIGN_OR_RETURN(
+        std::vector<Value> replies,
+        RunSync(Concat(Concat(std::move(sadds), std::move(names)), std::move(merge)), true));
+    GIMEL_RETURN_IF_ERROR(FirstError(replies, "merge"));
+  } else {
+    GIMEL_ASSIGN_OR_RETURN(std::vector<Value> merged, RunSync(std::move(merge), true));
+    GIMEL_RETURN_IF_ERROR(FirstError(merged, "merge"));
+    if (!names.empty()) {
+      GIMEL_ASSIGN_OR_RETURN(std::vector<Value> r, RunSync(std::move(names), false));
+      GIMEL_RETURN_IF_ERROR(FirstError(r, "merge HSET"));
+    }
+    GIMEL_ASSIGN_OR_RETURN(std::vector<Value> indexed, RunSync(std::move(sadds), false));
+    GIMEL_RETURN_IF_ERROR(FirstError(indexed, "merge SADD"));
+  }
+  MarkIndexed(keys::TupleId(ns, experiment, event, variant), generation);
+  return Status::Ok();
+}
+
+Status RedisKeyspaceStore::Health() { return backend_->Ping(); }
+
+}  // namespace gimel::store::redis

@@ -1,0 +1,153 @@
+#include "store/redis_pipeline.h"
+
+#include <algorithm>
+#include <future>
+
+namespace gimel::store::redis {
+
+void PipelinePool::NoteConnected(bool* had_connection) {
+  if (*had_connection && reconnects_ != nullptr) reconnects_->fetch_add(1);
+  *had_connection = true;
+}
+
+PipelinePool::PipelinePool(ConnectionOptions options, int connections,
+                           std::shared_ptr<std::atomic<uint64_t>> reconnects)
+    : options_(std::move(options)), reconnects_(std::move(reconnects)) {
+  const int n = std::max(1, connections);
+  workers_.reserve(n);
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+PipelinePool::~PipelinePool() { Shutdown(); }
+
+void PipelinePool::Shutdown() {
+  std::lock_guard<std::mutex> join_lock(join_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+  // Workers drain the queue before exiting; anything submitted during shutdown is failed here.
+  std::deque<PipelineOp> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(queue_);
+  }
+  for (PipelineOp& op : left) op.done(Status::Unavailable("redis store closed"), {});
+}
+
+void PipelinePool::Submit(PipelineOp op) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stop_) {
+      queue_.push_back(std::move(op));
+      cv_.notify_one();
+      return;
+    }
+  }
+  op.done(Status::Unavailable("redis store closed"), {});
+}
+
+Result<std::vector<Value>> PipelinePool::SubmitSync(std::vector<Argv> commands,
+                                                    Clock::time_point deadline) {
+  std::promise<Result<std::vector<Value>>> promise;
+  auto future = promise.get_future();
+  PipelineOp op;
+  op.commands = std::move(commands);
+  op.deadline = deadline;
+  op.done = [&promise](Status s, std::vector<Value> replies) {
+    if (s.ok()) {
+      promise.set_value(std::move(replies));
+    } else {
+      promise.set_value(std::move(s));
+    }
+  };
+  Submit(std::move(op));
+  return future.get();
+}
+
+void PipelinePool::WorkerLoop() {
+  RedisConnection conn(options_);
+  bool had_connection = false;
+  std::vector<PipelineOp> batch;
+  std::vector<const Argv*> commands;
+  std::vector<Value> replies;
+  for (;;) {
+    batch.clear();
+    bool stopping = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      stopping = stop_;
+      size_t n = 0;
+      while (!queue_.empty() && (batch.empty() || n + queue_.front().commands.size() <=
+                                                      kMaxBatchCommands)) {
+        n += queue_.front().commands.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (!queue_.empty()) cv_.notify_one();  // let another worker take the rest
+    }
+    if (batch.empty()) {
+      if (stopping) return;
+      continue;
+    }
+    if (stopping) {
+      for (PipelineOp& op : batch) op.done(Status::Unavailable("redis store closed"), {});
+      continue;
+    }
+
+    // Ops that waited past their deadline are failed without being sent.
+    const Clock::time_point now = Clock::now();
+    auto expired = std::stable_partition(batch.begin(), batch.end(),
+                                         [now](const PipelineOp& op) { return op.deadline > now; });
+    for (auto it = expired; it != batch.end(); ++it) {
+      it->done(Status::Unavailable("redis " + options_.endpoint.ToString() +
+                                   ": timed out waiting for a connection"),
+               {});
+    }
+    batch.erase(expired, batch.end());
+    if (batch.empty()) continue;
+
+    const bool reused = conn.connected();
+    Status s = conn.EnsureConnected();
+    if (s.ok() && !reused) NoteConnected(&had_connection);
+    if (!s.ok()) {
+      Status failure = s.IsUnavailable() ? s : Status::Unavailable(s.message());
+      for (PipelineOp& op : batch) op.done(failure, {});
+      continue;
+    }
+    commands.clear();
+    for (const PipelineOp& op : batch) {
+      for (const Argv& a : op.commands) commands.push_back(&a);
+    }
+    replies.clear();
+    replies.reserve(commands.size());
+    s = conn.Pipeline(commands, &replies);
+    if (!s.ok() && reused && replies.empty() && !conn.timed_out() &&
+        conn.EnsureConnected(true).ok()) {
+      NoteConnected(&had_connection);
+      // The connection went stale while idle (e.g. the server restarted). Nothing was
+      // acknowledged and every command gimel sends is idempotent, so send the batch again once.
+      s = conn.Pipeline(commands, &replies);
+    }
+    // Ops whose replies all arrived are complete (acknowledged by the server) even if a later
+    // op's read failed; the rest fail with s.
+    size_t next = 0;
+    for (PipelineOp& op : batch) {
+      const size_t n = op.commands.size();
+      if (next + n <= replies.size()) {
+        std::vector<Value> mine(std::make_move_iterator(replies.begin() + next),
+                                std::make_move_iterator(replies.begin() + next + n));
+        op.done(Status::Ok(), std::move(mine));
+      } else {
+        op.done(s, {});
+      }
+      next += n;
+    }
+  }
+}
+
+}  // namespace gimel::store::redis

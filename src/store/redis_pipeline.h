@@ -1,0 +1,79 @@
+// PipelinePool: a few connections to one Redis server shared by every request, pipelined.
+//
+// Each of the pool's N worker threads owns one RedisConnection and loops: take everything
+// queued (up to kMaxBatchCommands), append all of it, flush once, read all replies, run the
+// callbacks. Under load, requests that arrive while a batch is on the wire form the next
+// batch, so one round trip serves many requests; idle, a request costs one round trip.
+//
+// Failure: an op is completed with kUnavailable when its connection cannot be (re)opened,
+// breaks or times out before its replies arrive, when it waited past its deadline, or when the
+// pool is destroyed. An op is completed exactly once.
+//
+// Thread-safety: Submit may be called from any thread, including from a callback. Callbacks
+// run on a worker thread and must not block.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/redis_conn.h"
+
+namespace gimel::store::redis {
+
+struct PipelineOp {
+  std::vector<Argv> commands;
+  // OK: replies has one Value per command (error replies are values). Otherwise the op failed
+  // as a whole (kUnavailable); replies then is empty.
+  std::function<void(Status, std::vector<Value>)> done;
+  Clock::time_point deadline;  // fail with kUnavailable if not sent by then
+};
+
+class PipelinePool {
+ public:
+  static constexpr size_t kMaxBatchCommands = 4096;
+
+  // Starts `connections` (>= 1) workers; they connect lazily, on the first op. Every
+  // REconnection (a worker connecting again after losing its connection: the server may have
+  // restarted and lost data) increments *reconnects, if given.
+  PipelinePool(ConnectionOptions options, int connections,
+               std::shared_ptr<std::atomic<uint64_t>> reconnects = nullptr);
+  // Shutdown().
+  ~PipelinePool();
+
+  // Completes every queued op with kUnavailable and joins the workers (a worker blocked on the
+  // network returns within the command timeout); later Submits fail at once. Idempotent.
+  // REQUIRES: not called from a callback of this pool.
+  void Shutdown();
+  PipelinePool(const PipelinePool&) = delete;
+  PipelinePool& operator=(const PipelinePool&) = delete;
+
+  void Submit(PipelineOp op);
+
+  // Submit and wait. REQUIRES: not called from a callback (it would wait on itself).
+  Result<std::vector<Value>> SubmitSync(std::vector<Argv> commands, Clock::time_point deadline);
+
+  const ConnectionOptions& options() const { return options_; }
+
+ private:
+  void WorkerLoop();
+  void NoteConnected(bool* had_connection);
+
+  const ConnectionOptions options_;
+  const std::shared_ptr<std::atomic<uint64_t>> reconnects_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PipelineOp> queue_;  // guarded by mu_
+  bool stop_ = false;             // guarded by mu_
+  std::mutex join_mu_;            // serialises Shutdown
+  std::vector<std::thread> workers_;  // guarded by join_mu_ after construction
+};
+
+}  // namespace gimel::store::redis

@@ -1,0 +1,118 @@
+// The standalone redis store: RedisKeyspaceStore over one PipelinePool.
+#include "store/redis_store.h"
+
+#include "store/redis_keyspace_store.h"
+#include "store/redis_pipeline.h"
+
+namespace gimel::store {
+
+namespace redis {
+
+namespace {
+
+// One server, one pool; MULTI/EXEC spans any keys.
+class StandaloneBackend final : public Backend {
+ public:
+  StandaloneBackend(ConnectionOptions options, int connections)
+      : reconnects_(std::make_shared<std::atomic<uint64_t>>(0)),
+        pool_(std::move(options), connections, reconnects_) {}
+
+  uint64_t generation() const override { return reconnects_->load(); }
+
+  void Run(std::vector<KeyedCommand> cmds, Clock::time_point deadline,
+           ValuesCallback done) override {
+    PipelineOp op;
+    op.commands.reserve(cmds.size());
+    for (KeyedCommand& c : cmds) op.commands.push_back(std::move(c.argv));
+    op.deadline = deadline;
+    op.done = std::move(done);
+    pool_.Submit(std::move(op));
+  }
+
+  void RunAtomic(std::vector<KeyedCommand> cmds, Clock::time_point deadline,
+                 ValuesCallback done) override {
+    PipelineOp op;
+    op.commands.reserve(cmds.size() + 2);
+    op.commands.push_back({"MULTI"});
+    for (KeyedCommand& c : cmds) op.commands.push_back(std::move(c.argv));
+    op.commands.push_back({"EXEC"});
+    op.deadline = deadline;
+    op.done = [done = std::move(done)](Status s, std::vector<Value> replies) {
+      if (!s.ok()) return done(std::move(s), {});
+      Status exec = ExecReplies(&replies);
+      done(std::move(exec), std::move(replies));
+    };
+    pool_.Submit(std::move(op));
+  }
+
+  bool atomic_across_keys() const override { return true; }
+
+  Result<std::vector<std::string>> ScanKeys(std::string_view pattern) override {
+    std::vector<std::string> out;
+    std::string cursor = "0";
+    do {
+      GIMEL_ASSIGN_OR_RETURN(
+          std::vector<Value> r,
+          pool_.SubmitSync({{"SCAN", cursor, "MATCH", std::string(pattern), "COUNT", "1000"}},
+                           Deadline()));
+      Value& v = r[0];
+      if (v.is_error()) return ErrorReplyToStatus(v, "SCAN");
+      if (v.type != Value::Type::kArray || v.elements.size() != 2 ||
+          v.elements[1].type != Value::Type::kArray) {
+        return Status::IOError("redis SCAN: unexpected reply");
+      }
+      cursor = v.elements[0].str;
+      for (Value& k : v.elements[1].elements) out.push_back(std::move(k.str));
+    } while (cursor != "0");
+    return out;
+  }
+
+  Status Ping() override {
+    GIMEL_ASSIGN_OR_RETURN(std::vector<Value> r, pool_.SubmitSync({{"PING"}}, Deadline()));
+    if (r[0].is_error()) return ErrorReplyToStatus(r[0], "PING");
+    return Status::Ok();
+  }
+
+  void Shutdown() override { pool_.Shutdown(); }
+
+ private:
+  Clock::time_point Deadline() const { return Clock::now() + pool_.options().command_timeout; }
+
+  std::shared_ptr<std::atomic<uint64_t>> reconnects_;
+  PipelinePool pool_;
+};
+
+}  // namespace
+}  // namespace redis
+
+Result<std::unique_ptr<Store>> OpenRedisStore(const StoreOptions& options) {
+  const RedisOptions& o = options.redis;
+  GIMEL_RETURN_IF_ERROR(redis::ValidateCommonOptions(o));
+  if (o.unix_socket.empty() && (o.port < 1 || o.port > 65535)) {
+    return Status::InvalidArgument("redis.port must be in 1..65535");
+  }
+  if (o.unix_socket.empty() && o.host.empty()) {
+    return Status::InvalidArgument("redis.host is empty");
+  }
+  if (o.db < 0) return Status::InvalidArgument("redis.db must be >= 0");
+  redis::IgnoreSigpipe();
+  redis::ConnectionOptions conn = redis::ConnectionOptions::From(o);
+  {
+    // Configuration errors (AUTH, SELECT) fail now; an unreachable server does not.
+    redis::RedisConnection probe(conn);
+    Status s = probe.EnsureConnected();
+    if (!s.ok() && !s.IsUnavailable()) return s;
+    if (s.ok()) {
+      Result<redis::Value> pong = probe.Command({"PING"});
+      if (pong.ok() && pong->is_error() && pong->str.starts_with("NOAUTH")) {
+        return Status::PermissionDenied("redis " + conn.endpoint.ToString() +
+                                        " requires a password (redis.password): " + pong->str);
+      }
+    }
+  }
+  auto backend = std::make_unique<redis::StandaloneBackend>(conn, o.connections);
+  return std::unique_ptr<Store>(std::make_unique<redis::RedisKeyspaceStore>(
+      std::move(backend), conn.command_timeout, "redis"));
+}
+
+}  // namespace gimel::store

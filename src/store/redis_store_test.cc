@@ -1,0 +1,635 @@
+// The redis store against a real redis-server (tests/support/redis_server.h), including the
+// original Gimel's keyspace compatibility in both directions.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "hll/hll.h"
+#include "store/keys.h"
+#include "store/redis_store.h"
+#include "support/redis_server.h"
+
+namespace gimel::store {
+namespace {
+
+using gimel::testing::RedisClient;
+using gimel::testing::RedisReply;
+using gimel::testing::RedisServer;
+using gimel::testing::RedisServerOptions;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+#define ASSERT_OK(expr)                            \
+  do {                                             \
+    const ::gimel::Status s_ = (expr);             \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
+  } while (0)
+#define EXPECT_OK(expr)                            \
+  do {                                             \
+    const ::gimel::Status s_ = (expr);             \
+    EXPECT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
+  } while (0)
+
+// Store::AddSync lives in store.cc (gimel_store); tests of this library use their own.
+Status Add(Store& s, std::string_view ns, std::string_view exp, std::string_view event,
+           std::string_view variant, std::string_view uuid) {
+  std::promise<Status> done;
+  auto f = done.get_future();
+  s.Add({ns, exp, event, variant, uuid}, [&done](Status st) { done.set_value(std::move(st)); });
+  return f.get();
+}
+
+uint64_t CountOf(const std::vector<Counter>& counters, std::string_view event,
+                 std::string_view variant) {
+  for (const Counter& c : counters) {
+    if (c.event == event && c.variant == variant) return *hll::Count(c.hll);
+  }
+  return 0;
+}
+
+std::set<std::pair<std::string, std::string>> Names(const std::vector<Counter>& counters) {
+  std::set<std::pair<std::string, std::string>> out;
+  for (const Counter& c : counters) out.emplace(c.event, c.variant);
+  return out;
+}
+
+// prefix + decimal i (spelled out: GCC 12 -Wrestrict misfires on "literal" + std::string).
+std::string Id(std::string_view prefix, int i) {
+  std::string s(prefix);
+  s.append(std::to_string(i));
+  return s;
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(server_.Start()); }
+
+  StoreOptions Options() const {
+    StoreOptions o;
+    o.kind = StoreOptions::Kind::kRedis;
+    o.redis.port = server_.port();
+    o.redis.password = server_.password();
+    o.redis.connect_timeout_ms = 500;
+    o.redis.command_timeout_ms = 500;
+    return o;
+  }
+
+  std::unique_ptr<Store> Open() {
+    auto s = OpenRedisStore(Options());
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  RedisServer server_;
+};
+
+// ---- Basics ---------------------------------------------------------------------------------
+
+TEST_F(RedisStoreTest, AddThenReadCountsDistinctUuidsPerCounter) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->name(), "redis");
+  EXPECT_TRUE(store->Health().ok());
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_OK(Add(*store, "ns", "button", "participate", "red", std::to_string(i % 100)));
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK(Add(*store, "ns", "button", "clicked", "red", std::to_string(i)));
+    ASSERT_OK(Add(*store, "ns", "button", "participate", "blue", Id("b", i)));
+  }
+  auto counters = store->ReadExperiment("ns", "button");
+  ASSERT_TRUE(counters.ok()) << counters.status().ToString();
+  ASSERT_EQ(counters->size(), 3u);
+  EXPECT_EQ(CountOf(*counters, "participate", "red"), 100u);
+  EXPECT_EQ(CountOf(*counters, "clicked", "red"), 20u);
+  EXPECT_EQ(CountOf(*counters, "participate", "blue"), 20u);
+  // Same answer as Redis's own PFCOUNT.
+  RedisClient c = server_.Client();
+  EXPECT_EQ(c.Command({"PFCOUNT", "ns:counters:button:participate:red"}).integer, 100);
+
+  EXPECT_EQ(*store->ListExperiments("ns"), std::vector<std::string>{"button"});
+  EXPECT_EQ(*store->ListNamespaces(), std::vector<std::string>{"ns"});
+  EXPECT_TRUE(store->ReadExperiment("ns", "nope")->empty());
+  EXPECT_TRUE(store->ListExperiments("other")->empty());
+}
+
+TEST_F(RedisStoreTest, NamesWithColonsSlashesSpacesAndNonAsciiRoundTrip) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::string ns = "my:ns/π";
+  const std::string exp = "home:hero / ünïcode test";
+  const std::vector<std::pair<std::string, std::string>> counters = {
+      {"participate", "red:dark"},       // ':' in the variant
+      {"goal:clicked", "red:dark"},      // ':' in both
+      {"goal:clicked", "blue"},          // ':' in the event
+      {"participate", "blue"},           // plain
+      {"a b/c", "日本語"},               // spaces, '/', non-ASCII
+      {"x:y:z", "1:2:3"},                // several ':'
+      {"participate", "x:y:z:1:2"},      // same key suffix shape as the one above, different
+  };
+  int n = 1;
+  for (const auto& [event, variant] : counters) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_OK(Add(*store, ns, exp, event, variant, Id("u", i)));
+    }
+    ++n;
+  }
+  auto read = store->ReadExperiment(ns, exp);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(Names(*read), std::set(counters.begin(), counters.end()));
+  n = 1;
+  for (const auto& [event, variant] : counters) {
+    EXPECT_EQ(CountOf(*read, event, variant), static_cast<uint64_t>(n)) << event << "/" << variant;
+    ++n;
+  }
+  EXPECT_EQ(*store->ListExperiments(ns), std::vector<std::string>{exp});
+  EXPECT_EQ(*store->ListNamespaces(), std::vector<std::string>{ns});
+}
+
+TEST_F(RedisStoreTest, IndexIsWrittenOncePerCounterThenOnlyPfadd) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  RedisClient c = server_.Client();
+  ASSERT_EQ(c.Command({"CONFIG", "RESETSTAT"}).str, "OK");
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_OK(Add(*store, "ns", "e", "participate", "a", std::to_string(i)));
+  }
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "b:c", "x"));
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "b:c", "y"));
+  const std::string stats = c.Command({"INFO", "commandstats"}).str;
+  auto calls = [&stats](const std::string& cmd) {
+    const size_t at = stats.find("cmdstat_" + cmd + ":calls=");
+    if (at == std::string::npos) return 0;
+    return std::atoi(stats.c_str() + at + cmd.size() + 15);
+  };
+  EXPECT_EQ(calls("pfadd"), 52);
+  EXPECT_EQ(calls("sadd"), 6);  // 3 per counter
+  EXPECT_EQ(calls("hset"), 1);  // only the counter with ':' in a name
+  EXPECT_EQ(calls("exec"), 2);  // one MULTI/EXEC per new counter, plain PFADD afterwards
+}
+
+TEST_F(RedisStoreTest, DeleteRemovesExactlyOneExperiment) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  // "e" is a prefix of "e:x" in the keyspace: deleting "e" must not touch "e:x".
+  for (std::string exp : {"e", "e:x", "f"}) {
+    ASSERT_OK(Add(*store, "ns", exp, "participate", "v", "1"));
+    ASSERT_OK(Add(*store, "ns", exp, "goal", "v:w", "2"));
+  }
+  ASSERT_OK(Add(*store, "other", "e", "participate", "v", "1"));
+  ASSERT_OK(store->DeleteExperiment("ns", "e"));
+  EXPECT_TRUE(store->ReadExperiment("ns", "e")->empty());
+  EXPECT_EQ(store->ReadExperiment("ns", "e:x")->size(), 2u);
+  EXPECT_EQ(store->ReadExperiment("ns", "f")->size(), 2u);
+  EXPECT_EQ(store->ReadExperiment("other", "e")->size(), 1u);
+  EXPECT_EQ(Sorted(*store->ListExperiments("ns")), (std::vector<std::string>{"e:x", "f"}));
+
+  RedisClient c = server_.Client();
+  std::vector<std::string> keys = c.Command({"KEYS", "*"}).SortedStrings();
+  EXPECT_EQ(keys, (std::vector<std::string>{
+                      "ns:counter_keys", "ns:counters:e:x:goal:v:w",
+                      "ns:counters:e:x:participate:v", "ns:counters:f:goal:v:w",
+                      "ns:counters:f:participate:v", "ns:e:x:counter_keys",
+                      "ns:e:x:counter_names", "ns:experiments", "ns:f:counter_keys",
+                      "ns:f:counter_names", "other:counter_keys", "other:counters:e:participate:v",
+                      "other:e:counter_keys", "other:experiments"}));
+  EXPECT_EQ(c.Command({"SMEMBERS", "ns:counter_keys"}).SortedStrings().size(), 4u);
+
+  // Deleting again, or deleting what never existed, is fine.
+  EXPECT_OK(store->DeleteExperiment("ns", "e"));
+  EXPECT_OK(store->DeleteExperiment("ns", "never"));
+  // The index cache forgot "e": new events index it again.
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "3"));
+  EXPECT_EQ(store->ReadExperiment("ns", "e")->size(), 1u);
+  EXPECT_EQ(Sorted(*store->ListExperiments("ns")), (std::vector<std::string>{"e", "e:x", "f"}));
+}
+
+TEST_F(RedisStoreTest, MergeCounterIsAUnionAndIdempotent) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_OK(Add(*store, "ns", "e", "participate", "v:1", std::to_string(i)));
+  }
+  std::string other = hll::Empty();
+  for (int i = 50; i < 250; ++i) hll::Add(&other, std::to_string(i));
+  ASSERT_OK(store->MergeCounter("ns", "e", "participate", "v:1", other));
+  auto once = store->ReadExperiment("ns", "e");
+  ASSERT_TRUE(once.ok());
+  ASSERT_OK(store->MergeCounter("ns", "e", "participate", "v:1", other));
+  auto twice = store->ReadExperiment("ns", "e");
+  ASSERT_TRUE(twice.ok());
+  // The union of 0..249, as Redis counts it; and merging again changed no byte.
+  RedisClient c = server_.Client();
+  std::vector<std::string> ref = {"PFADD", "ref"};
+  for (int i = 0; i < 250; ++i) ref.push_back(std::to_string(i));
+  c.Command(ref);
+  const auto want = static_cast<uint64_t>(c.Command({"PFCOUNT", "ref"}).integer);
+  EXPECT_NEAR(static_cast<double>(want), 250.0, 5.0);
+  EXPECT_EQ(CountOf(*once, "participate", "v:1"), want);
+  EXPECT_EQ(CountOf(*twice, "participate", "v:1"), want);
+  ASSERT_EQ(once->size(), 1u);
+  ASSERT_EQ(twice->size(), 1u);
+  std::array<uint8_t, hll::kRegisters> r1{};
+  std::array<uint8_t, hll::kRegisters> r2{};
+  ASSERT_OK(hll::DecodeRegisters((*once)[0].hll, r1));
+  ASSERT_OK(hll::DecodeRegisters((*twice)[0].hll, r2));
+  EXPECT_EQ(r1, r2);
+  // Merging into a counter that does not exist creates and indexes it.
+  ASSERT_OK(store->MergeCounter("ns2", "new", "goal", "a", other));
+  EXPECT_EQ(CountOf(*store->ReadExperiment("ns2", "new"), "goal", "a"), *hll::Count(other));
+  EXPECT_EQ(Sorted(*store->ListNamespaces()), (std::vector<std::string>{"ns", "ns2"}));
+  // No scratch key is left behind, and invalid bytes are refused.
+  EXPECT_TRUE(c.Command({"KEYS", "gimel:*"}).elements.empty());
+  EXPECT_TRUE(store->MergeCounter("ns", "e", "participate", "x", "not an hll").IsInvalidArgument());
+}
+
+// ---- Failures -------------------------------------------------------------------------------
+
+TEST_F(RedisStoreTest, StoreDownGivesUnavailableFastThenRecoversWithoutReopening) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "before"));
+
+  server_.Kill();
+  for (int i = 0; i < 10; ++i) {
+    const auto start = Clock::now();
+    Status s = Add(*store, "ns", "e", "participate", "v", Id("down", i));
+    EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+    EXPECT_LT(Clock::now() - start, milliseconds(1500));  // connect + command timeout
+  }
+  EXPECT_TRUE(store->Health().IsUnavailable());
+  EXPECT_TRUE(store->ReadExperiment("ns", "e").status().IsUnavailable());
+
+  ASSERT_TRUE(server_.Start());  // same port, empty data (no persistence)
+  Status s;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  do {
+    s = Add(*store, "ns", "e", "participate", "v", "after");
+    if (!s.ok()) std::this_thread::sleep_for(milliseconds(20));
+  } while (!s.ok() && Clock::now() < deadline);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(store->Health().ok());
+  auto read = store->ReadExperiment("ns", "e");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(CountOf(*read, "participate", "v"), 1u);
+  // The restarted server came back empty: the store noticed the reconnection and wrote the
+  // index again, though its cache had the counter as indexed.
+  EXPECT_EQ(*store->ListExperiments("ns"), std::vector<std::string>{"e"});
+}
+
+TEST_F(RedisStoreTest, HungServerTimesOutWithUnavailable) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "1"));
+  server_.Pause();
+  const auto start = Clock::now();
+  Status s = Add(*store, "ns", "e", "participate", "v", "2");
+  const auto took = Clock::now() - start;
+  server_.Resume();
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_GE(took, milliseconds(400));
+  EXPECT_LT(took, milliseconds(2000));
+  // And it recovers once the server answers again.
+  Status again;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  do {
+    again = Add(*store, "ns", "e", "participate", "v", "3");
+  } while (!again.ok() && Clock::now() < deadline);
+  EXPECT_TRUE(again.ok()) << again.ToString();
+}
+
+TEST(RedisStoreOpen, UnreachableServerOpensAndReportsUnavailable) {
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedis;
+  o.redis.port = gimel::testing::FreeLoopbackPort();
+  o.redis.connect_timeout_ms = 200;
+  o.redis.command_timeout_ms = 200;
+  auto store = OpenRedisStore(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE(Add(**store, "ns", "e", "participate", "v", "1").IsUnavailable());
+  EXPECT_TRUE((*store)->Health().IsUnavailable());
+  o.redis.connections = 0;
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());
+}
+
+TEST(RedisStoreAuth, PasswordIsSentAndAWrongOneIsAClearError) {
+  RedisServerOptions so;
+  so.password = "s3cret pass";
+  RedisServer server(so);
+  ASSERT_TRUE(server.Start());
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedis;
+  o.redis.port = server.port();
+  o.redis.password = "s3cret pass";
+  auto good = OpenRedisStore(o);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  ASSERT_OK(Add(**good, "ns", "e", "participate", "v", "1"));
+  EXPECT_EQ(CountOf(*(*good)->ReadExperiment("ns", "e"), "participate", "v"), 1u);
+
+  o.redis.password = "wrong";
+  auto bad = OpenRedisStore(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(bad.status().message().find("authentication failed"), std::string::npos)
+      << bad.status().message();
+
+  o.redis.password.clear();
+  auto none = OpenRedisStore(o);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(none.status().message().find("requires a password"), std::string::npos);
+
+  // ACL form: AUTH username password.
+  RedisClient admin = server.Client();
+  ASSERT_EQ(admin.Command({"ACL", "SETUSER", "gimel", "on", ">pw", "~*", "+@all"}).str, "OK");
+  o.redis.username = "gimel";
+  o.redis.password = "pw";
+  auto acl = OpenRedisStore(o);
+  ASSERT_TRUE(acl.ok()) << acl.status().ToString();
+  EXPECT_OK(Add(**acl, "ns", "e", "participate", "v", "2"));
+  o.redis.password = "nope";
+  EXPECT_EQ(OpenRedisStore(o).status().code(), StatusCode::kPermissionDenied);
+}
+
+TEST(RedisStoreOptions, UnixSocketAndSelectDb) {
+  RedisServerOptions so;
+  RedisServer server(so);
+  ASSERT_TRUE(server.Start());
+  server.Kill();
+  // Restart with a unix socket in the server's own directory.
+  RedisServerOptions with_socket;
+  with_socket.extra_args = {"--unixsocket", server.dir() + "/redis.sock", "--unixsocketperm",
+                            "700"};
+  RedisServer server2(with_socket);
+  ASSERT_TRUE(server2.Start());
+  with_socket.extra_args[1] = server2.dir() + "/redis.sock";
+  server2.Kill();
+  RedisServer server3(with_socket);
+  ASSERT_TRUE(server3.Start());
+
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedis;
+  o.redis.unix_socket = server2.dir() + "/redis.sock";
+  o.redis.host = "ignored.invalid";
+  o.redis.db = 3;
+  auto store = OpenRedisStore(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_OK(Add(**store, "ns", "e", "participate", "v", "1"));
+  RedisClient c = server3.Client();
+  EXPECT_EQ(c.Command({"DBSIZE"}).integer, 0);  // db 0 untouched
+  ASSERT_EQ(c.Command({"SELECT", "3"}).str, "OK");
+  EXPECT_EQ(c.Command({"PFCOUNT", "ns:counters:e:participate:v"}).integer, 1);
+  o.redis.db = 100000;
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());
+}
+
+TEST_F(RedisStoreTest, CorruptCounterIsReportedNotReturned) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "1"));
+  RedisClient c = server_.Client();
+  ASSERT_EQ(c.Command({"SET", "ns:counters:e:participate:v", "HYLL garbage"}).str, "OK");
+  EXPECT_TRUE(store->ReadExperiment("ns", "e").status().IsCorruption());
+  ASSERT_EQ(c.Command({"DEL", "ns:counters:e:participate:v"}).integer, 1);
+  ASSERT_EQ(c.Command({"HSET", "ns:counters:e:participate:v", "a", "b"}).integer, 1);
+  EXPECT_TRUE(store->ReadExperiment("ns", "e").status().IsCorruption());
+}
+
+TEST_F(RedisStoreTest, DanglingIndexEntriesAndForeignKeysAreSkipped) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "1"));
+  RedisClient c = server_.Client();
+  // An index entry whose counter was never written, and a key of another experiment.
+  c.Command({"SADD", "ns:e:counter_keys", "ns:counters:e:goal:v", "ns:counters:zz:goal:v"});
+  auto read = store->ReadExperiment("ns", "e");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(Names(*read), (std::set<std::pair<std::string, std::string>>{{"participate", "v"}}));
+}
+
+TEST_F(RedisStoreTest, ListNamespacesIgnoresCountersNamedExperiments) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  // The counter key "a:counters:e:participate:experiments" ends in ":experiments" too.
+  ASSERT_OK(Add(*store, "a", "e", "participate", "experiments", "1"));
+  ASSERT_OK(Add(*store, "b:c", "e", "participate", "v", "1"));
+  EXPECT_EQ(Sorted(*store->ListNamespaces()), (std::vector<std::string>{"a", "b:c"}));
+}
+
+TEST_F(RedisStoreTest, ConcurrentAddsFromManyThreadsAllLand) {
+  StoreOptions o = Options();
+  o.redis.command_timeout_ms = 5000;
+  o.redis.connections = 3;
+  auto opened = OpenRedisStore(o);
+  ASSERT_TRUE(opened.ok());
+  Store& store = **opened;
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 1000;
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> pending{kThreads * kPerThread};
+  std::promise<void> all_done;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string uuid = Id(std::to_string(t) + "-", i);
+        const std::string variant = Id("v", i % 4);
+        store.Add({"ns", "load", "participate", variant, uuid}, [&](Status s) {
+          (s.ok() ? ok : failed).fetch_add(1);
+          if (pending.fetch_sub(1) == 1) all_done.set_value();
+        });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(failed.load(), 0);
+
+  // Every acknowledged uuid is in its counter: the stored registers equal those of a local
+  // HLL of the same uuids.
+  auto read = store.ReadExperiment("ns", "load");
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 4u);
+  for (const Counter& c : *read) {
+    std::string expected = hll::Empty();
+    for (int t = 0; t < kThreads; ++t) {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (Id("v", i % 4) == c.variant) {
+          hll::Add(&expected, Id(std::to_string(t) + "-", i));
+        }
+      }
+    }
+    std::array<uint8_t, hll::kRegisters> want{};
+    std::array<uint8_t, hll::kRegisters> got{};
+    ASSERT_TRUE(hll::DecodeRegisters(expected, want).ok());
+    ASSERT_TRUE(hll::DecodeRegisters(c.hll, got).ok());
+    EXPECT_EQ(want, got) << c.variant;
+  }
+}
+
+// ---- Compatibility with the original Gimel ---------------------------------------------------
+
+// What gimel.py's track() sends (redis-py pipeline(), transaction=True → MULTI/EXEC).
+void OriginalTrack(RedisClient& c, const std::string& ns, const std::string& experiment,
+                   const std::string& event, const std::string& variant,
+                   const std::string& uuid) {
+  const std::string key = ns + ":counters:" + experiment + ":" + event + ":" + variant;
+  ASSERT_EQ(c.Command({"MULTI"}).str, "OK");
+  c.Command({"SADD", ns + ":experiments", experiment});
+  c.Command({"SADD", ns + ":counter_keys", key});
+  c.Command({"SADD", ns + ":" + experiment + ":counter_keys", key});
+  c.Command({"PFADD", key, uuid});
+  RedisReply r = c.Command({"EXEC"});
+  ASSERT_EQ(r.type, RedisReply::Type::kArray) << r.str;
+}
+
+// What gimel.py's _experiment_goals() computes from the keyspace: {(goal, variant): count}.
+std::map<std::pair<std::string, std::string>, long long> OriginalResults(
+    RedisClient& c, const std::string& ns, const std::string& experiment) {
+  std::map<std::pair<std::string, std::string>, long long> out;
+  for (const std::string& key :
+       c.Command({"SMEMBERS", ns + ":" + experiment + ":counter_keys"}).SortedStrings()) {
+    const size_t last = key.rfind(':');
+    const size_t before = key.rfind(':', last - 1);
+    out[{key.substr(before + 1, last - before - 1), key.substr(last + 1)}] =
+        c.Command({"PFCOUNT", key}).integer;
+  }
+  return out;
+}
+
+TEST_F(RedisStoreTest, ReadsDataWrittenByTheOriginalGimel) {
+  RedisClient c = server_.Client();
+  std::map<std::pair<std::string, std::string>, long long> expected;
+  for (int i = 0; i < 500; ++i) {
+    const std::string variant = i % 3 == 0 ? "red" : "blue";
+    OriginalTrack(c, "alephbet", "button color", "participate", variant, Id("u", i));
+    if (i % 5 == 0) OriginalTrack(c, "alephbet", "button color", "clicked", variant,
+                                  Id("u", i));
+  }
+  OriginalTrack(c, "alephbet", "home:hero", "participate", "a", "x");  // ':' in the experiment
+  OriginalTrack(c, "other", "e", "signup", "b", "y");
+
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto read = store->ReadExperiment("alephbet", "button color");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  auto original = OriginalResults(c, "alephbet", "button color");
+  ASSERT_EQ(read->size(), original.size());
+  for (const auto& [names, count] : original) {
+    EXPECT_EQ(CountOf(*read, names.first, names.second), static_cast<uint64_t>(count));
+  }
+  EXPECT_EQ(CountOf(*read, "participate", "red"), 167u);
+  auto hero = store->ReadExperiment("alephbet", "home:hero");
+  ASSERT_TRUE(hero.ok());
+  EXPECT_EQ(Names(*hero), (std::set<std::pair<std::string, std::string>>{{"participate", "a"}}));
+  EXPECT_EQ(Sorted(*store->ListExperiments("alephbet")),
+            (std::vector<std::string>{"button color", "home:hero"}));
+  EXPECT_EQ(Sorted(*store->ListNamespaces()), (std::vector<std::string>{"alephbet", "other"}));
+
+  // gimel keeps adding to the same counters, and deletes as the original does.
+  ASSERT_OK(Add(*store, "alephbet", "button color", "participate", "red", "new"));
+  EXPECT_EQ(c.Command({"PFCOUNT", "alephbet:counters:button color:participate:red"}).integer,
+            168);
+  ASSERT_OK(store->DeleteExperiment("alephbet", "button color"));
+  EXPECT_EQ(c.Command({"KEYS", "alephbet:*"}).SortedStrings(),
+            (std::vector<std::string>{"alephbet:counter_keys", "alephbet:counters:home:hero:participate:a",
+                                      "alephbet:experiments", "alephbet:home:hero:counter_keys"}));
+  EXPECT_EQ(c.Command({"SMEMBERS", "alephbet:counter_keys"}).SortedStrings(),
+            std::vector<std::string>{"alephbet:counters:home:hero:participate:a"});
+}
+
+TEST_F(RedisStoreTest, WritesExactlyTheOriginalGimelLayout) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_OK(Add(*store, "alephbet", "button color", "participate", i % 2 ? "red" : "blue",
+                    std::to_string(i)));
+  }
+  ASSERT_OK(Add(*store, "alephbet", "button color", "clicked", "red", "1"));
+
+  RedisClient c = server_.Client();
+  const std::string red = "alephbet:counters:button color:participate:red";
+  const std::string blue = "alephbet:counters:button color:participate:blue";
+  const std::string clicked = "alephbet:counters:button color:clicked:red";
+  EXPECT_EQ(c.Command({"KEYS", "*"}).SortedStrings(),
+            (std::vector<std::string>{"alephbet:button color:counter_keys",
+                                      "alephbet:counter_keys", clicked, blue, red,
+                                      "alephbet:experiments"}));
+  EXPECT_EQ(c.Command({"SMEMBERS", "alephbet:experiments"}).SortedStrings(),
+            std::vector<std::string>{"button color"});
+  const std::vector<std::string> all = {clicked, blue, red};
+  EXPECT_EQ(c.Command({"SMEMBERS", "alephbet:counter_keys"}).SortedStrings(), all);
+  EXPECT_EQ(c.Command({"SMEMBERS", "alephbet:button color:counter_keys"}).SortedStrings(), all);
+  for (const std::string& key : all) {
+    EXPECT_EQ(c.Command({"TYPE", key}).str, "string");
+    EXPECT_EQ(c.Command({"GET", key}).str.substr(0, 4), "HYLL");
+  }
+  EXPECT_EQ(c.Command({"PFCOUNT", red}).integer, 15);
+  // The original's report over gimel's data.
+  auto original = OriginalResults(c, "alephbet", "button color");
+  EXPECT_EQ(original, (std::map<std::pair<std::string, std::string>, long long>{
+                          {{"clicked", "red"}, 1},
+                          {{"participate", "blue"}, 15},
+                          {{"participate", "red"}, 15}}));
+
+  // Only a name with ':' adds gimel's name index, as a HASH counter key → event.
+  ASSERT_OK(Add(*store, "alephbet", "button color", "goal:x", "red", "1"));
+  EXPECT_EQ(c.Command({"TYPE", "alephbet:button color:counter_names"}).str, "hash");
+  EXPECT_EQ(c.Command({"HGETALL", "alephbet:button color:counter_names"}).SortedStrings(),
+            (std::vector<std::string>{"alephbet:counters:button color:goal:x:red", "goal:x"}));
+}
+
+// ---- Keyspace (store/keys.h) -----------------------------------------------------------------
+
+TEST(RedisKeys, SpellTheOriginalGimelKeys) {
+  EXPECT_EQ(keys::ExperimentsKey("ns"), "ns:experiments");
+  EXPECT_EQ(keys::NamespaceCounterKeysKey("ns"), "ns:counter_keys");
+  EXPECT_EQ(keys::ExperimentCounterKeysKey("ns", "e"), "ns:e:counter_keys");
+  EXPECT_EQ(keys::CounterKey("ns", "e", "ev", "v"), "ns:counters:e:ev:v");
+  EXPECT_EQ(keys::CounterNamesKey("ns", "e"), "ns:e:counter_names");
+  EXPECT_EQ(keys::CounterPrefix("ns", "e"), "ns:counters:e:");
+}
+
+TEST(RedisKeys, ParseCounterKeyUsesTheRecordedEventThenTheLastColon) {
+  const std::string p = keys::CounterPrefix("ns", "e");
+  using P = std::pair<std::string, std::string>;
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:ev:v", std::nullopt), P("ev", "v"));
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::string_view("a")),
+            P("a", "b:c"));
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::nullopt), P("a:b", "c"));
+  // A recorded event that does not match the key is ignored.
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::string_view("zz")),
+            P("a:b", "c"));
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:ev:", std::nullopt), P("ev", ""));
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:novariant", std::nullopt), std::nullopt);
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:f:ev:v", std::nullopt), std::nullopt);
+  EXPECT_EQ(keys::NamespaceFromExperimentsKey("a:b:experiments"), "a:b");
+  EXPECT_EQ(keys::NamespaceFromExperimentsKey("a:counter_keys"), std::nullopt);
+}
+
+TEST(RedisKeys, HashSlotMatchesRedisCluster) {
+  EXPECT_EQ(keys::Crc16("123456789"), 0x31C3);  // CRC-16/XMODEM check value
+  EXPECT_EQ(keys::HashSlot("foo"), 12182u);     // CLUSTER KEYSLOT foo
+  EXPECT_EQ(keys::HashSlot("{user1000}.following"), keys::HashSlot("{user1000}.followers"));
+  EXPECT_EQ(keys::HashSlot("{}x"), keys::HashSlot("{}x"));
+  EXPECT_NE(keys::HashSlot("a{}b"), keys::HashSlot("b"));  // empty tag: whole key hashed
+  for (std::string key : {"ns:counters:e:participate:v", "x{y}z", "{}", ""}) {
+    EXPECT_EQ(keys::HashSlot(keys::MergeTmpKey(key)), keys::HashSlot(key)) << key;
+  }
+}
+
+}  // namespace
+}  // namespace gimel::store

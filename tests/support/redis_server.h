@@ -1,0 +1,134 @@
+// Test helpers: a real redis-server (or a Redis Cluster of several) on free loopback ports,
+// started by a test fixture and stopped (killed and reaped) by the destructor, plus a minimal
+// blocking client for setting up and inspecting data independently of the code under test.
+//
+//   gimel::testing::RedisServer redis;
+//   ASSERT_TRUE(redis.Start());            // picks a free port, waits for PING
+//   ... redis.port() ...
+//   redis.Kill();                          // SIGKILL + reap (a crash); Start() again reuses
+//   ASSERT_TRUE(redis.Start());            // the same port
+//
+// Requires redis-server and redis-cli on PATH. Each server runs in its own temporary directory
+// (removed by the destructor) with `--save '' --appendonly no`.
+//
+// Thread-safety: none; use from the test's thread.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisContext;
+
+namespace gimel::testing {
+
+// A reply of RedisClient::Command.
+struct RedisReply {
+  enum class Type { kNil, kString, kStatus, kError, kInteger, kArray };
+  Type type = Type::kNil;
+  std::string str;  // string / status / error text
+  long long integer = 0;
+  std::vector<RedisReply> elements;
+
+  bool is_error() const { return type == Type::kError; }
+  // The string elements of an array reply, sorted (e.g. SMEMBERS).
+  std::vector<std::string> SortedStrings() const;
+};
+
+// A blocking client (hiredis) for test setup and inspection.
+class RedisClient {
+ public:
+  RedisClient() = default;
+  ~RedisClient();
+  RedisClient(RedisClient&& other) noexcept;
+  RedisClient& operator=(RedisClient&& other) noexcept;
+
+  // Connects to 127.0.0.1:port (and AUTHs when password is non-empty).
+  ::testing::AssertionResult Connect(int port, std::string_view password = "");
+  bool connected() const { return ctx_ != nullptr; }
+
+  // Runs one command. A transport failure is returned as a kError reply starting with "IO:".
+  RedisReply Command(const std::vector<std::string>& argv);
+  RedisReply Command(std::initializer_list<std::string_view> argv);
+
+ private:
+  redisContext* ctx_ = nullptr;
+};
+
+struct RedisServerOptions {
+  std::string password;                 // Default: none. Sets --requirepass.
+  std::vector<std::string> extra_args;  // e.g. {"--cluster-enabled", "yes"}
+  bool cluster = false;                 // Default: false. Cluster mode on a second free port.
+};
+
+// One redis-server process.
+class RedisServer {
+ public:
+  explicit RedisServer(RedisServerOptions options = {});
+  ~RedisServer();  // Kill() and remove the temporary directory
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  // Starts the server (on a free port the first time, on the same port afterwards) and waits
+  // up to 10 s until it answers PING.
+  ::testing::AssertionResult Start();
+  // SIGKILL and reap. No-op if not running.
+  void Kill();
+  // SIGSTOP / SIGCONT: a server that hangs without closing connections.
+  void Pause();
+  void Resume();
+
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  const std::string& password() const { return options_.password; }
+  const std::string& dir() const { return dir_; }
+  // "127.0.0.1:<port>"
+  std::string address() const;
+  // A new connected client (AUTH done). Fails the current test on error.
+  RedisClient Client() const;
+
+ private:
+  RedisServerOptions options_;
+  std::string dir_;
+  int port_ = 0;
+  int cluster_port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// N (>= 3) cluster-enabled masters joined by `redis-cli --cluster create`, no replicas.
+class RedisCluster {
+ public:
+  explicit RedisCluster(int masters = 3, std::string password = "");
+  ~RedisCluster();  // kills every node
+  RedisCluster(const RedisCluster&) = delete;
+  RedisCluster& operator=(const RedisCluster&) = delete;
+
+  // Starts the nodes, creates the cluster, waits up to 20 s for cluster_state:ok everywhere.
+  ::testing::AssertionResult Start();
+
+  int size() const { return static_cast<int>(nodes_.size()); }
+  RedisServer& node(int i) { return *nodes_[i]; }
+  // "127.0.0.1:<port>" of every node.
+  std::vector<std::string> addresses() const;
+  // The index of the node serving `slot` (from CLUSTER SLOTS), or -1.
+  int NodeForSlot(int slot);
+  // The cluster node id of node i (CLUSTER MYID).
+  std::string NodeId(int i);
+
+ private:
+  ::testing::AssertionResult WaitForState();
+
+  int masters_;
+  std::string password_;
+  std::vector<std::unique_ptr<RedisServer>> nodes_;
+};
+
+// A free TCP port on 127.0.0.1 (bind to port 0, read it back, close).
+int FreeLoopbackPort();
+
+}  // namespace gimel::testing
