@@ -9,6 +9,13 @@ namespace gimel::api {
 
 Response Api::Dashboard(const Request& req) {
 #ifdef GIMEL_HAVE_WEB
+  if (req.path == "/dashboard/") {
+    // The page loads its assets relative to "/dashboard"; a relative Location keeps any
+    // path prefix a proxy adds.
+    Response r = ErrorResponse(301, "moved to ../dashboard");
+    r.set_header("Location", "../dashboard");
+    return r;
+  }
   std::string_view path = req.path;
   constexpr std::string_view kRoot = "/dashboard";
   path.remove_prefix(std::min(path.size(), kRoot.size()));

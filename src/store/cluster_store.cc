@@ -95,7 +95,7 @@ class ClusterBackend final : public Backend {
       : base_(std::move(base)),
         seeds_(std::move(seeds)),
         connections_(connections),
-        reconnects_(std::make_shared<std::atomic<uint64_t>>(0)),
+        connects_(std::make_shared<std::atomic<uint64_t>>(0)),
         slot_node_(keys::kClusterSlots, -1) {}
 
   ~ClusterBackend() override { Shutdown(); }
@@ -159,7 +159,7 @@ class ClusterBackend final : public Backend {
 
   bool atomic_across_keys() const override { return false; }
 
-  uint64_t generation() const override { return reconnects_->load(); }
+  uint64_t generation() const override { return connects_->load(); }
 
   Result<std::vector<std::string>> ScanKeys(std::string_view pattern) override {
     std::vector<std::string> out;
@@ -254,7 +254,7 @@ class ClusterBackend final : public Backend {
     std::lock_guard<std::mutex> lock(pools_mu_);
     if (shut_down_) return nullptr;
     std::unique_ptr<PipelinePool>& pool = pools_[ep.ToString()];
-    if (!pool) pool = std::make_unique<PipelinePool>(OptionsFor(ep), connections_, reconnects_);
+    if (!pool) pool = std::make_unique<PipelinePool>(OptionsFor(ep), connections_, connects_);
     return pool.get();
   }
 
@@ -454,7 +454,7 @@ class ClusterBackend final : public Backend {
   const ConnectionOptions base_;
   const std::vector<Endpoint> seeds_;
   const int connections_;
-  const std::shared_ptr<std::atomic<uint64_t>> reconnects_;
+  const std::shared_ptr<std::atomic<uint64_t>> connects_;
 
   std::shared_mutex slots_mu_;
   std::vector<Endpoint> nodes_;  // append-only. Guarded by slots_mu_.

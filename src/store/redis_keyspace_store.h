@@ -58,7 +58,7 @@ class Backend {
   // True if RunAtomic accepts keys of different slots (one server).
   virtual bool atomic_across_keys() const = 0;
 
-  // Incremented whenever a connection is re-established after being lost: the server may have
+  // Incremented whenever a connection is established: the server at the other end may have
   // restarted empty, so index entries acknowledged before may be gone.
   virtual uint64_t generation() const = 0;
 

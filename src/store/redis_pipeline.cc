@@ -5,14 +5,13 @@
 
 namespace gimel::store::redis {
 
-void PipelinePool::NoteConnected(bool* had_connection) {
-  if (*had_connection && reconnects_ != nullptr) reconnects_->fetch_add(1);
-  *had_connection = true;
+void PipelinePool::NoteConnected() {
+  if (connects_ != nullptr) connects_->fetch_add(1);
 }
 
 PipelinePool::PipelinePool(ConnectionOptions options, int connections,
-                           std::shared_ptr<std::atomic<uint64_t>> reconnects)
-    : options_(std::move(options)), reconnects_(std::move(reconnects)) {
+                           std::shared_ptr<std::atomic<uint64_t>> connects)
+    : options_(std::move(options)), connects_(std::move(connects)) {
   const int n = std::max(1, connections);
   workers_.reserve(n);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
@@ -70,7 +69,6 @@ Result<std::vector<Value>> PipelinePool::SubmitSync(std::vector<Argv> commands,
 
 void PipelinePool::WorkerLoop() {
   RedisConnection conn(options_);
-  bool had_connection = false;
   std::vector<PipelineOp> batch;
   std::vector<const Argv*> commands;
   std::vector<Value> replies;
@@ -113,7 +111,7 @@ void PipelinePool::WorkerLoop() {
 
     const bool reused = conn.connected();
     Status s = conn.EnsureConnected();
-    if (s.ok() && !reused) NoteConnected(&had_connection);
+    if (s.ok() && !reused) NoteConnected();
     if (!s.ok()) {
       Status failure = s.IsUnavailable() ? s : Status::Unavailable(s.message());
       for (PipelineOp& op : batch) op.done(failure, {});
@@ -128,7 +126,7 @@ void PipelinePool::WorkerLoop() {
     s = conn.Pipeline(commands, &replies);
     if (!s.ok() && reused && replies.empty() && !conn.timed_out() &&
         conn.EnsureConnected(true).ok()) {
-      NoteConnected(&had_connection);
+      NoteConnected();
       // The connection went stale while idle (e.g. the server restarted). Nothing was
       // acknowledged and every command gimel sends is idempotent, so send the batch again once.
       s = conn.Pipeline(commands, &replies);

@@ -41,10 +41,10 @@ class PipelinePool {
   static constexpr size_t kMaxBatchCommands = 4096;
 
   // Starts `connections` (>= 1) workers; they connect lazily, on the first op. Every
-  // REconnection (a worker connecting again after losing its connection: the server may have
-  // restarted and lost data) increments *reconnects, if given.
+  // connection established (the first of a worker too: it may reach a server that restarted
+  // empty since another worker last talked to it) increments *connects, if given.
   PipelinePool(ConnectionOptions options, int connections,
-               std::shared_ptr<std::atomic<uint64_t>> reconnects = nullptr);
+               std::shared_ptr<std::atomic<uint64_t>> connects = nullptr);
   // Shutdown().
   ~PipelinePool();
 
@@ -64,10 +64,10 @@ class PipelinePool {
 
  private:
   void WorkerLoop();
-  void NoteConnected(bool* had_connection);
+  void NoteConnected();
 
   const ConnectionOptions options_;
-  const std::shared_ptr<std::atomic<uint64_t>> reconnects_;
+  const std::shared_ptr<std::atomic<uint64_t>> connects_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<PipelineOp> queue_;  // guarded by mu_

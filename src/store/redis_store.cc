@@ -14,10 +14,10 @@ namespace {
 class StandaloneBackend final : public Backend {
  public:
   StandaloneBackend(ConnectionOptions options, int connections)
-      : reconnects_(std::make_shared<std::atomic<uint64_t>>(0)),
-        pool_(std::move(options), connections, reconnects_) {}
+      : connects_(std::make_shared<std::atomic<uint64_t>>(0)),
+        pool_(std::move(options), connections, connects_) {}
 
-  uint64_t generation() const override { return reconnects_->load(); }
+  uint64_t generation() const override { return connects_->load(); }
 
   void Run(std::vector<KeyedCommand> cmds, Clock::time_point deadline,
            ValuesCallback done) override {
@@ -78,7 +78,7 @@ class StandaloneBackend final : public Backend {
  private:
   Clock::time_point Deadline() const { return Clock::now() + pool_.options().command_timeout; }
 
-  std::shared_ptr<std::atomic<uint64_t>> reconnects_;
+  std::shared_ptr<std::atomic<uint64_t>> connects_;
   PipelinePool pool_;
 };
 

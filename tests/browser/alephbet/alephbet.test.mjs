@@ -74,12 +74,21 @@ function freePort() {
   });
 }
 
+// GIMEL_STORE=redis: gimel stores into the test's own redis-server (the one that also gives
+// the reference PFCOUNTs; namespaces are unique per run, so the two uses never mix).
+function storeConfig() {
+  if (process.env.GIMEL_STORE === 'redis') {
+    return { store: 'redis', redis: { host: '127.0.0.1', port: redis.port } };
+  }
+  return STORE_CONFIG;
+}
+
 // Starts `gimel serve`; resolves once it prints "gimel listening on http://...".
 function startGimel({ dataDir, listen = '127.0.0.1:0', extra = {} }) {
   fs.mkdirSync(dataDir, { recursive: true });
   const config = path.join(path.dirname(dataDir), `config-${path.basename(dataDir)}.json`);
   fs.writeFileSync(config, JSON.stringify({
-    listen, api_key: API_KEY, store: 'embedded', ...STORE_CONFIG, ...extra,
+    listen, api_key: API_KEY, store: 'embedded', ...storeConfig(), ...extra,
   }), { mode: 0o600 });
   const proc = spawn(GIMEL_BIN, ['serve', '--config', config, '--data-dir', dataDir],
                      { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -171,7 +180,7 @@ async function startRedis() {
     try {
       const client = await Resp.connect(port);
       assert.equal(await client.command('PING'), 'PONG');
-      return { proc, client };
+      return { proc, client, port };
     } catch { await sleep(100); }
   }
   throw new Error(`${REDIS_SERVER} did not start on port ${port}`);
