@@ -71,7 +71,9 @@ TEST_P(MigrateTest, CopiesEveryCounterExactlyAndIsIdempotent) {
                         "&experiment=" + PercentEncode("exp:" + std::to_string(i % 3)) +
                         "&variant=" + (i % 2 ? "a" : "b") + "&uuid=u" + std::to_string(i);
         ASSERT_EQ(Http(src.port(), "GET", q + "&event=participate").status, 200);
-        if (i % 4 == 0) ASSERT_EQ(Http(src.port(), "GET", q + "&event=goal%3Ax").status, 200);
+        if (i % 4 == 0) {
+          ASSERT_EQ(Http(src.port(), "GET", q + "&event=goal%3Ax").status, 200);
+        }
       }
       before[ns] = Report(src, ns);
     }
@@ -81,7 +83,7 @@ TEST_P(MigrateTest, CopiesEveryCounterExactlyAndIsIdempotent) {
     std::string out, err;
     ASSERT_EQ(RunGimel({"migrate", "--from", Spec(*from), "--to", Spec(*to)}, &out, &err), 0)
         << err;
-    EXPECT_NE(out.find("migrated 2 namespaces, 6 experiments, 24 counters"), std::string::npos)
+    EXPECT_NE(out.find("migrated 2 namespaces, 6 experiments, 18 counters"), std::string::npos)
         << out;
   }
   GimelProcess dst(to->StoreConfig(), to->data_dir());
