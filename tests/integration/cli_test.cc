@@ -130,5 +130,40 @@ TEST_F(CliTest, MigrateCopiesEmbeddedToEmbeddedAndIsIdempotent) {
   EXPECT_NE(err.find("--from"), std::string::npos);
 }
 
+TEST_F(CliTest, AnalyzePrintsTheApiGoalShapeAndRejectsBadInputInOneLine) {
+  std::string out, err;
+  const std::string input = R"({"baseline": "red", "confidence": 0.95, "goal": "clicked",
+      "results": [{"label": "red", "successes": 41, "trials": 1012},
+                  {"label": "blue", "successes": 57, "trials": 998}]})";
+  ASSERT_EQ(RunGimel({"analyze"}, &out, &err, input), 0) << err;
+  json j = json::parse(out);
+  EXPECT_EQ(j["goal"], "clicked");
+  EXPECT_EQ(j["baseline"], "red");
+  EXPECT_FALSE(j["srm"]["mismatch"].get<bool>());
+  ASSERT_EQ(j["results"].size(), 2u);
+  const json& red = j["results"][0];
+  const json& blue = j["results"][1];
+  EXPECT_TRUE(red["stats"]["p_value"].is_null());
+  EXPECT_NEAR(blue["stats"]["rate"]["value"].get<double>(), 57.0 / 998, 1e-9);
+  EXPECT_NEAR(blue["stats"]["improvement"]["value"].get<double>(), 57.0 / 998 - 41.0 / 1012, 1e-9);
+  const double p = blue["stats"]["p_value"].get<double>();
+  EXPECT_GT(p, 0.0);
+  EXPECT_LT(p, 1.0);
+  EXPECT_GT(blue["stats"]["chance_to_beat_baseline"].get<double>(), 0.5);
+  // The same input from a file.
+  const std::string file = dir_ + "/in.json";
+  std::ofstream(file) << input;
+  std::string out2;
+  ASSERT_EQ(RunGimel({"analyze", file}, &out2, &err), 0);
+  EXPECT_EQ(json::parse(out2), j);
+
+  EXPECT_EQ(RunGimel({"analyze"}, &out, &err,
+                     R"({"results": [{"label": "a", "successes": 1, "trials": -5}]})"),
+            1);
+  EXPECT_NE(err.find("results[0].trials"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1);
+  EXPECT_EQ(RunGimel({"analyze"}, &out, &err, "not json"), 1);
+}
+
 }  // namespace
 }  // namespace gimel::testing

@@ -254,6 +254,41 @@ TEST_P(HttpApiTest, PostTrackAcceptsOneEventOrABatch) {
   EXPECT_EQ(Tally(Experiments())["p"]["won"]["a"], std::make_pair(1, 2));
 }
 
+TEST_P(HttpApiTest, StatsAreAddedWithoutChangingTheOriginalFields) {
+  for (int i = 0; i < 60; ++i) MustTrack("s", "red", "participate", "r" + std::to_string(i));
+  for (int i = 0; i < 50; ++i) MustTrack("s", "blue", "participate", "b" + std::to_string(i));
+  for (int i = 0; i < 6; ++i) MustTrack("s", "red", "won", "r" + std::to_string(i));
+  for (int i = 0; i < 20; ++i) MustTrack("s", "blue", "won", "b" + std::to_string(i));
+  const json plain = Experiments();
+  json with = Experiments("?stats=true&baseline=red&confidence=0.9");
+  ASSERT_EQ(with.size(), 2u);
+  const json& goal = with[1]["goals"][0];
+  EXPECT_EQ(goal["baseline"], "red");
+  EXPECT_TRUE(goal["srm"].contains("p_value"));
+  EXPECT_TRUE(goal["srm"].contains("mismatch"));
+  for (size_t i = 0; i < goal["results"].size(); ++i) {
+    const json& r = goal["results"][i];
+    const json& orig = plain[1]["goals"][0]["results"][i];
+    EXPECT_EQ(r["label"], orig["label"]);
+    EXPECT_EQ(r["successes"], orig["successes"]);
+    EXPECT_EQ(r["trials"], orig["trials"]);
+    const json& st = r["stats"];
+    EXPECT_NEAR(st["rate"]["value"].get<double>(),
+                r["successes"].get<double>() / r["trials"].get<double>(), 1e-9);
+    if (r["label"] == "red") {
+      EXPECT_TRUE(st["p_value"].is_null());
+      EXPECT_TRUE(st["improvement"].is_null());
+    } else {
+      EXPECT_LT(st["p_value"].get<double>(), 0.05);  // 12 % vs 40 %
+      EXPECT_GT(st["chance_to_beat_baseline"].get<double>(), 0.99);
+    }
+  }
+  // The one-experiment endpoint agrees.
+  HttpResponse one = Http(port(), "GET", "/experiment?experiment=s&stats=true&baseline=red&confidence=0.9", kAuth);
+  EXPECT_EQ(one.json(), with[1]["goals"]);
+  EXPECT_EQ(Http(port(), "GET", "/experiments?stats=true&confidence=2", kAuth).status, 400);
+}
+
 TEST_P(HttpApiTest, HealthzReportsTheStore) {
   HttpResponse r = Http(port(), "GET", "/healthz");
   EXPECT_EQ(r.status, 200);
