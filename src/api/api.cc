@@ -131,6 +131,25 @@ Result<bool> ParseStatsRequest(const QueryParams& q, service::StatsRequest* stat
   return true;
 }
 
+// The query of the endpoints about one experiment: namespace (optional) and experiment.
+struct ExperimentQuery {
+  QueryParams params;
+  std::string ns;
+  std::string experiment;
+};
+
+Result<ExperimentQuery> ParseExperimentQuery(std::string_view raw) {
+  ExperimentQuery q;
+  GIMEL_ASSIGN_OR_RETURN(q.params, ParseQuery(raw));
+  const std::string* experiment = FindParam(q.params, "experiment");
+  if (!experiment || experiment->empty()) {
+    return Status::InvalidArgument("missing parameter 'experiment'");
+  }
+  q.experiment = *experiment;
+  if (const std::string* ns = FindParam(q.params, "namespace")) q.ns = *ns;
+  return q;
+}
+
 }  // namespace
 
 bool SecretEquals(std::string_view a, std::string_view b) {
@@ -381,17 +400,12 @@ Response Api::Experiments(const Request& req) {
 }
 
 Response Api::Experiment(const Request& req) {
-  auto params = ParseQuery(req.query);
-  if (!params.ok()) return BadRequest(params.status());
-  const std::string* experiment = FindParam(*params, "experiment");
-  if (!experiment || experiment->empty()) {
-    return BadRequest(Status::InvalidArgument("missing parameter 'experiment'"));
-  }
-  const std::string* ns = FindParam(*params, "namespace");
+  auto q = ParseExperimentQuery(req.query);
+  if (!q.ok()) return BadRequest(q.status());
   service::StatsRequest stats;
-  auto want_stats = ParseStatsRequest(*params, &stats);
+  auto want_stats = ParseStatsRequest(q->params, &stats);
   if (!want_stats.ok()) return BadRequest(want_stats.status());
-  auto report = service_->Experiment(ns ? *ns : "", *experiment);
+  auto report = service_->Experiment(q->ns, q->experiment);
   if (!report.ok()) return StatusResponse(report.status());
   // The original experiment() returns the list of goals.
   json goals = service::ExperimentToJson(*report, *want_stats ? &stats : nullptr)["goals"];
@@ -399,17 +413,12 @@ Response Api::Experiment(const Request& req) {
 }
 
 Response Api::Delete(const Request& req) {
-  auto params = ParseQuery(req.query);
-  if (!params.ok()) return BadRequest(params.status());
-  const std::string* experiment = FindParam(*params, "experiment");
-  if (!experiment || experiment->empty()) {
-    return BadRequest(Status::InvalidArgument("missing parameter 'experiment'"));
-  }
-  const std::string* ns = FindParam(*params, "namespace");
+  auto q = ParseExperimentQuery(req.query);
+  if (!q.ok()) return BadRequest(q.status());
   bool existed = false;
-  Status s = service_->Delete(ns ? *ns : "", *experiment, &existed);
+  Status s = service_->Delete(q->ns, q->experiment, &existed);
   if (!s.ok()) return StatusResponse(s);
-  return JsonResponse(200, json{{"experiment", *experiment}, {"deleted", existed}}, true);
+  return JsonResponse(200, json{{"experiment", q->experiment}, {"deleted", existed}}, true);
 }
 
 Response Api::Healthz() {

@@ -30,8 +30,7 @@ Result<std::vector<SlotRange>> ParseClusterSlots(const Value& reply, const Endpo
     if (range.type != Value::Type::kArray || range.elements.size() < 3 ||
         range.elements[0].type != Value::Type::kInteger ||
         range.elements[1].type != Value::Type::kInteger ||
-        range.elements[2].type != Value::Type::kArray ||
-        range.elements[2].elements.size() < 2 ||
+        range.elements[2].type != Value::Type::kArray || range.elements[2].elements.size() < 2 ||
         range.elements[2].elements[1].type != Value::Type::kInteger) {
       return Status::IOError("redis CLUSTER SLOTS: malformed range");
     }
@@ -300,9 +299,9 @@ class ClusterBackend final : public Backend {
       std::optional<Endpoint> owner = OwnerOf(slot);
       if (!owner) {
         RequestRefresh();
-        return req->done(Status::Unavailable("redis cluster: slot " + std::to_string(slot) +
-                                             " is not served"),
-                         {});
+        return req->done(
+            Status::Unavailable("redis cluster: slot " + std::to_string(slot) + " is not served"),
+            {});
       }
       ep = std::move(*owner);
     }
@@ -350,9 +349,8 @@ class ClusterBackend final : public Backend {
         // A multi-key command (MergeCounter's PFMERGE) while its slot migrates: wait a bit
         // (bounded by the deadline, not by the redirection count).
         req->redirects = 0;
-        return After(kTryAgainDelay, [this, req = std::move(req)]() mutable {
-          Dispatch(std::move(req));
-        });
+        return After(kTryAgainDelay,
+                     [this, req = std::move(req)]() mutable { Dispatch(std::move(req)); });
       }
     }
     if (req->atomic) {
@@ -396,8 +394,7 @@ class ClusterBackend final : public Backend {
       slot_node_.swap(table);
       return Status::Ok();
     }
-    return Status::Unavailable("redis cluster: no node answered CLUSTER SLOTS: " +
-                               last.message());
+    return Status::Unavailable("redis cluster: no node answered CLUSTER SLOTS: " + last.message());
   }
 
   void RequestRefresh() {
@@ -462,13 +459,13 @@ class ClusterBackend final : public Backend {
 
   std::mutex pools_mu_;
   std::map<std::string, std::unique_ptr<PipelinePool>> pools_;  // Guarded by pools_mu_.
-  bool shut_down_ = false;                                       // Guarded by pools_mu_.
+  bool shut_down_ = false;                                      // Guarded by pools_mu_.
   std::mutex shutdown_mu_;
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
-  bool bg_stop_ = false;            // Guarded by bg_mu_.
-  bool refresh_requested_ = false;  // Guarded by bg_mu_.
+  bool bg_stop_ = false;                                            // Guarded by bg_mu_.
+  bool refresh_requested_ = false;                                  // Guarded by bg_mu_.
   std::multimap<Clock::time_point, std::function<void()>> timers_;  // Guarded by bg_mu_.
   std::thread bg_;
 };
@@ -491,8 +488,7 @@ Result<std::unique_ptr<Store>> OpenRedisClusterStore(const StoreOptions& options
   redis::IgnoreSigpipe();
   redis::ConnectionOptions base = redis::ConnectionOptions::From(o);
   base.db = 0;
-  auto backend =
-      std::make_unique<redis::ClusterBackend>(base, std::move(seeds), o.connections);
+  auto backend = std::make_unique<redis::ClusterBackend>(base, std::move(seeds), o.connections);
   GIMEL_RETURN_IF_ERROR(backend->Start());
   return std::unique_ptr<Store>(std::make_unique<redis::RedisKeyspaceStore>(
       std::move(backend), base.command_timeout, "redis-cluster"));

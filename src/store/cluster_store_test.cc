@@ -27,10 +27,10 @@ using gimel::testing::RedisReply;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    const ::gimel::Status s_ = (expr);                        \
-    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString();   \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const ::gimel::Status s_ = (expr);                      \
+    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
   } while (0)
 
 Status Add(Store& s, std::string_view ns, std::string_view exp, std::string_view event,
@@ -76,8 +76,8 @@ std::vector<std::string> Sorted(std::vector<std::string> v) {
   }
   for (uint32_t i = 0; i < hll::kRegisters; ++i) {
     if (sub[i] > sup[i]) {
-      return ::testing::AssertionFailure() << "register " << i << ": " << int(sub[i]) << " > "
-                                           << int(sup[i]);
+      return ::testing::AssertionFailure()
+             << "register " << i << ": " << int(sub[i]) << " > " << int(sup[i]);
     }
   }
   return ::testing::AssertionSuccess();
@@ -224,9 +224,9 @@ TEST_F(ClusterStoreTest, AddThenReadCountsAcrossSlots) {
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_EQ(read->size(), 3u);
   // HLL estimates: equal to the owner's PFCOUNT, within 2% of the truth.
-  for (auto [event, variant, truth] : {std::tuple("participate", "red", 100),
-                                       std::tuple("participate", "blue", 100),
-                                       std::tuple("clicked", "red", 50)}) {
+  for (auto [event, variant, truth] :
+       {std::tuple("participate", "red", 100), std::tuple("participate", "blue", 100),
+        std::tuple("clicked", "red", 50)}) {
     const std::string key = keys::CounterKey("ns", "button", event, variant);
     const uint64_t count = CountOf(*read, event, variant);
     EXPECT_EQ(static_cast<long long>(count), OnOwner(key, {"PFCOUNT", key}).integer) << key;
@@ -238,9 +238,11 @@ TEST_F(ClusterStoreTest, AddThenReadCountsAcrossSlots) {
 TEST_F(ClusterStoreTest, NamesWithColonsAndNonAsciiRoundTrip) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  const std::vector<std::pair<std::string, std::string>> counters = {
-      {"participate", "red:dark"}, {"goal:clicked", "red:dark"}, {"a b/c", "日本語"},
-      {"x:y:z", "1:2:3"}, {"participate", "{tag}"}};
+  const std::vector<std::pair<std::string, std::string>> counters = {{"participate", "red:dark"},
+                                                                     {"goal:clicked", "red:dark"},
+                                                                     {"a b/c", "日本語"},
+                                                                     {"x:y:z", "1:2:3"},
+                                                                     {"participate", "{tag}"}};
   for (const auto& [event, variant] : counters) {
     ASSERT_OK(Add(*store, "my:ns", "home:hero ü", event, variant, "u"));
   }
@@ -261,8 +263,7 @@ TEST_F(ClusterStoreTest, WritesTheOriginalLayoutAcrossNodes) {
   const std::string clicked = "alephbet:counters:button color:clicked:red";
   EXPECT_EQ(OnOwner("alephbet:experiments", {"SMEMBERS", "alephbet:experiments"}).SortedStrings(),
             std::vector<std::string>{"button color"});
-  EXPECT_EQ(OnOwner("alephbet:counter_keys", {"SMEMBERS", "alephbet:counter_keys"})
-                .SortedStrings(),
+  EXPECT_EQ(OnOwner("alephbet:counter_keys", {"SMEMBERS", "alephbet:counter_keys"}).SortedStrings(),
             (std::vector<std::string>{clicked, red}));
   EXPECT_EQ(OnOwner("alephbet:button color:counter_keys",
                     {"SMEMBERS", "alephbet:button color:counter_keys"})
@@ -272,8 +273,8 @@ TEST_F(ClusterStoreTest, WritesTheOriginalLayoutAcrossNodes) {
   EXPECT_EQ(OnOwner(red, {"GET", red}).str.substr(0, 4), "HYLL");
   // The keys are spread over the cluster (the reason every operation is single-key).
   std::set<int> nodes;
-  for (std::string key : {red, clicked, std::string("alephbet:experiments"),
-                          std::string("alephbet:counter_keys")}) {
+  for (std::string key :
+       {red, clicked, std::string("alephbet:experiments"), std::string("alephbet:counter_keys")}) {
     nodes.insert(cluster_->NodeForSlot(static_cast<int>(keys::HashSlot(key))));
   }
   EXPECT_GT(nodes.size(), 1u);
@@ -407,16 +408,13 @@ TEST_F(ClusterStoreTest, SlotMigrationUnderLoadLosesNoAcknowledgedEvent) {
   RedisClient d = cluster_->node(dst).Client();
   std::this_thread::sleep_for(milliseconds(100));
   ASSERT_EQ(d.Command({"CONFIG", "RESETSTAT"}).str, "OK");
-  EXPECT_EQ(d.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", src_id}).str,
-            "OK");
-  EXPECT_EQ(s.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", dst_id}).str,
-            "OK");
+  EXPECT_EQ(d.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "IMPORTING", src_id}).str, "OK");
+  EXPECT_EQ(s.Command({"CLUSTER", "SETSLOT", std::to_string(slot), "MIGRATING", dst_id}).str, "OK");
   std::this_thread::sleep_for(milliseconds(100));
   RedisReply keys_in_slot = s.Command({"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "1000"});
   ASSERT_FALSE(keys_in_slot.elements.empty());
-  std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1",
-                                      std::to_string(cluster_->node(dst).port()), "", "0",
-                                      "5000", "KEYS"};
+  std::vector<std::string> migrate = {
+      "MIGRATE", "127.0.0.1", std::to_string(cluster_->node(dst).port()), "", "0", "5000", "KEYS"};
   for (const RedisReply& k : keys_in_slot.elements) migrate.push_back(k.str);
   RedisReply migrated = s.Command(migrate);
   EXPECT_EQ(migrated.str, "OK");

@@ -20,9 +20,7 @@ std::string Join(std::initializer_list<std::string_view> parts) {
 
 std::string ExperimentsKey(std::string_view ns) { return Join({ns, kExperimentsSuffix}); }
 
-std::string NamespaceCounterKeysKey(std::string_view ns) {
-  return Join({ns, kCounterKeysSuffix});
-}
+std::string NamespaceCounterKeysKey(std::string_view ns) { return Join({ns, kCounterKeysSuffix}); }
 
 std::string ExperimentCounterKeysKey(std::string_view ns, std::string_view experiment) {
   return Join({ns, ":", experiment, kCounterKeysSuffix});
@@ -47,8 +45,7 @@ bool NeedsNameEntry(std::string_view event, std::string_view variant) {
 }
 
 std::optional<std::pair<std::string, std::string>> ParseCounterKey(
-    std::string_view prefix, std::string_view key,
-    std::optional<std::string_view> recorded_event) {
+    std::string_view prefix, std::string_view key, std::optional<std::string_view> recorded_event) {
   if (!key.starts_with(prefix)) return std::nullopt;
   std::string_view rest = key.substr(prefix.size());
   if (recorded_event) {

@@ -38,7 +38,8 @@ namespace gimel::store::keys {
 
 inline constexpr char kSeparator = ':';
 inline constexpr std::string_view kExperimentsSuffix = ":experiments";  // {ns}:experiments
-inline constexpr std::string_view kCounterKeysSuffix = ":counter_keys";  // {ns}[:{exp}]:counter_keys
+// {ns}:counter_keys and {ns}:{experiment}:counter_keys
+inline constexpr std::string_view kCounterKeysSuffix = ":counter_keys";
 inline constexpr std::string_view kCountersInfix = ":counters:";  // {ns}:counters:{exp}:...
 inline constexpr std::string_view kCounterNamesSuffix = ":counter_names";  // gimel addition
 // Scratch key used only inside one MULTI/EXEC (never visible to other clients), see MergeTmpKey.
@@ -80,8 +81,7 @@ bool NeedsNameEntry(std::string_view event, std::string_view variant);
 //      not: for data written by the original Gimel with ':' in names, this keeps every count
 //      and agrees with the original on the variant); no ':' in the rest → nullopt.
 std::optional<std::pair<std::string, std::string>> ParseCounterKey(
-    std::string_view prefix, std::string_view key,
-    std::optional<std::string_view> recorded_event);
+    std::string_view prefix, std::string_view key, std::optional<std::string_view> recorded_event);
 
 // The namespace whose ExperimentsKey is `key`, or nullopt if key does not end in
 // ":experiments". (A counter key whose variant is "experiments" also ends so: callers must

@@ -5,9 +5,9 @@
 #include <sys/time.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 
 namespace gimel::store::redis {
 
@@ -61,8 +61,8 @@ Value Value::FromHiredis(const redisReply& r) {
 Status ErrorReplyToStatus(const Value& error, std::string_view what) {
   std::string msg = "redis " + std::string(what) + ": " + error.str;
   static constexpr std::string_view kTransient[] = {
-      "LOADING", "BUSY",    "TRYAGAIN",    "OOM",    "READONLY",
-      "MASTERDOWN", "CLUSTERDOWN", "NOAUTH", "MOVED", "ASK"};
+      "LOADING",    "BUSY",        "TRYAGAIN", "OOM",   "READONLY",
+      "MASTERDOWN", "CLUSTERDOWN", "NOAUTH",   "MOVED", "ASK"};
   for (std::string_view word : kTransient) {
     if (StartsWithWord(error.str, word)) return Status::Unavailable(std::move(msg));
   }
@@ -98,8 +98,7 @@ std::string Endpoint::ToString() const {
 Result<Endpoint> ParseEndpoint(std::string_view text) {
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-    return Status::InvalidArgument("redis node \"" + std::string(text) +
-                                   "\" is not host:port");
+    return Status::InvalidArgument("redis node \"" + std::string(text) + "\" is not host:port");
   }
   std::string_view host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -168,9 +167,10 @@ Status RedisConnection::EnsureConnected(bool ignore_backoff) {
     backoff_ = std::chrono::milliseconds(0);
     return s;
   }
-  backoff_ = backoff_.count() == 0 ? options_.min_backoff
-                                   : std::min(options_.max_backoff, backoff_ * 2);
-  retry_at_ = Clock::now() + backoff_;
+  backoff_ =
+      backoff_.count() == 0 ? options_.min_backoff : std::min(options_.max_backoff, backoff_ * 2);
+  failed_at_ = Clock::now();
+  retry_at_ = failed_at_ + backoff_;
   last_error_ = s;
   return s;
 }
@@ -226,8 +226,8 @@ Status RedisConnection::Connect() {
 
 Status RedisConnection::Pipeline(const std::vector<const Argv*>& commands,
                                  std::vector<Value>* replies) {
-  if (ctx_ == nullptr) return Status::Unavailable("redis " + options_.endpoint.ToString() +
-                                                  ": not connected");
+  if (ctx_ == nullptr)
+    return Status::Unavailable("redis " + options_.endpoint.ToString() + ": not connected");
   timed_out_ = false;
   std::vector<const char*> argv;
   std::vector<size_t> argvlen;
@@ -238,10 +238,9 @@ Status RedisConnection::Pipeline(const std::vector<const Argv*>& commands,
       argv.push_back(arg.data());
       argvlen.push_back(arg.size());
     }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(),
-                               argvlen.data()) != REDIS_OK) {
-      Status s = Status::Unavailable("redis " + options_.endpoint.ToString() + ": " +
-                                     ctx_->errstr);
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), argvlen.data()) !=
+        REDIS_OK) {
+      Status s = Status::Unavailable("redis " + options_.endpoint.ToString() + ": " + ctx_->errstr);
       Disconnect();
       return s;
     }

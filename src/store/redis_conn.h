@@ -57,7 +57,7 @@ Status ExecReplies(std::vector<Value>* replies);
 struct Endpoint {
   std::string host = "127.0.0.1";
   int port = 6379;
-  std::string unix_socket;  // when set, host/port are ignored
+  std::string unix_socket;       // when set, host/port are ignored
   std::string ToString() const;  // "host:port" or "unix:/path"
 };
 
@@ -112,6 +112,9 @@ class RedisConnection {
   // True if the last Pipeline failure was a timeout (the server may be alive but slow).
   bool timed_out() const { return timed_out_; }
 
+  // When the last connection attempt failed (epoch if none did).
+  Clock::time_point failed_at() const { return failed_at_; }
+
  private:
   Status Connect();
 
@@ -119,6 +122,7 @@ class RedisConnection {
   redisContext* ctx_ = nullptr;
   Status last_error_;
   Clock::time_point retry_at_{};
+  Clock::time_point failed_at_{};
   std::chrono::milliseconds backoff_{0};
   bool timed_out_ = false;
 };

@@ -23,10 +23,9 @@ KeyedCommand Cmd(std::string key, std::initializer_list<std::string_view> args) 
 
 // Appends the index writes of a counter: the original's three SADDs (in its order) and, when
 // needed, gimel's name index entry.
-void AppendIndexCommands(std::string_view ns, std::string_view experiment,
-                         std::string_view event, std::string_view variant,
-                         const std::string& counter, std::vector<KeyedCommand>* sadds,
-                         std::vector<KeyedCommand>* names) {
+void AppendIndexCommands(std::string_view ns, std::string_view experiment, std::string_view event,
+                         std::string_view variant, const std::string& counter,
+                         std::vector<KeyedCommand>* sadds, std::vector<KeyedCommand>* names) {
   const std::string experiments = keys::ExperimentsKey(ns);
   const std::string ns_counters = keys::NamespaceCounterKeysKey(ns);
   const std::string exp_counters = keys::ExperimentCounterKeysKey(ns, experiment);
@@ -155,8 +154,7 @@ void RedisKeyspaceStore::AddWithIndex(std::shared_ptr<AddOp> op) {
   pfadd.push_back(Cmd(op->counter, {"PFADD", op->counter, op->uuid}));
   std::vector<KeyedCommand> sadds;
   std::vector<KeyedCommand> names;
-  AppendIndexCommands(op->ns, op->experiment, op->event, op->variant, op->counter, &sadds,
-                      &names);
+  AppendIndexCommands(op->ns, op->experiment, op->event, op->variant, op->counter, &sadds, &names);
 
   if (backend_->atomic_across_keys()) {
     // SADD ×3 [HSET] PFADD in one MULTI/EXEC (the original's track() pipeline).
@@ -174,8 +172,7 @@ void RedisKeyspaceStore::AddWithIndex(std::shared_ptr<AddOp> op) {
   const Clock::time_point deadline = op->deadline;
   backend_->Run(
       Concat(std::move(pfadd), std::move(names)), deadline,
-      [this, sadds = std::move(sadds), op = std::move(op)](Status s,
-                                                           std::vector<Value> r) mutable {
+      [this, sadds = std::move(sadds), op = std::move(op)](Status s, std::vector<Value> r) mutable {
         if (s.ok()) s = FirstError(r, "PFADD");
         if (!s.ok()) {
           op->done(ForAdd(std::move(s)));

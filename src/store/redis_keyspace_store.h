@@ -9,6 +9,9 @@
 //   - cluster (keys in different slots, no MULTI): PFADD (+HSET) first, then the SADDs once
 //     those are acknowledged, so an index entry never names a counter that was not written.
 // Readers tolerate index entries whose counter is missing (skipped) either way.
+// The cache of indexed counters is tagged with Backend::generation(): any new connection (the
+// server may have restarted empty) invalidates it, and an Add that saw the generation change
+// while in flight writes its index before completing.
 //
 // Thread-safety: all methods may be called concurrently.
 #pragma once

@@ -6,15 +6,26 @@
 namespace gimel::store::redis {
 
 void PipelinePool::NoteConnected() {
+  last_connect_.store(Clock::now());
   if (connects_ != nullptr) connects_->fetch_add(1);
 }
 
 PipelinePool::PipelinePool(ConnectionOptions options, int connections,
-                           std::shared_ptr<std::atomic<uint64_t>> connects)
+                           std::shared_ptr<std::atomic<uint64_t>> connects, bool connect_now)
     : options_(std::move(options)), connects_(std::move(connects)) {
   const int n = std::max(1, connections);
   workers_.reserve(n);
-  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  // Connect up front (stopping at the first failure: the server is down, no need to wait for
+  // more timeouts), so the connection count settles before the first request.
+  bool reachable = connect_now;
+  for (int i = 0; i < n; ++i) {
+    auto conn = std::make_unique<RedisConnection>(options_);
+    if (reachable) {
+      reachable = conn->EnsureConnected().ok();
+      if (reachable) NoteConnected();
+    }
+    workers_.emplace_back([this, c = std::move(conn)]() mutable { WorkerLoop(std::move(c)); });
+  }
 }
 
 PipelinePool::~PipelinePool() { Shutdown(); }
@@ -67,8 +78,8 @@ Result<std::vector<Value>> PipelinePool::SubmitSync(std::vector<Argv> commands,
   return future.get();
 }
 
-void PipelinePool::WorkerLoop() {
-  RedisConnection conn(options_);
+void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
+  RedisConnection& conn = *owned;
   std::vector<PipelineOp> batch;
   std::vector<const Argv*> commands;
   std::vector<Value> replies;
@@ -80,8 +91,8 @@ void PipelinePool::WorkerLoop() {
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       stopping = stop_;
       size_t n = 0;
-      while (!queue_.empty() && (batch.empty() || n + queue_.front().commands.size() <=
-                                                      kMaxBatchCommands)) {
+      while (!queue_.empty() &&
+             (batch.empty() || n + queue_.front().commands.size() <= kMaxBatchCommands)) {
         n += queue_.front().commands.size();
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -110,7 +121,10 @@ void PipelinePool::WorkerLoop() {
     if (batch.empty()) continue;
 
     const bool reused = conn.connected();
-    Status s = conn.EnsureConnected();
+    // Skip this connection's backoff if another worker has connected since it last failed:
+    // the server is back.
+    const bool server_back = !reused && last_connect_.load() > conn.failed_at();
+    Status s = conn.EnsureConnected(server_back);
     if (s.ok() && !reused) NoteConnected();
     if (!s.ok()) {
       Status failure = s.IsUnavailable() ? s : Status::Unavailable(s.message());

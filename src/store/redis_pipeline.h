@@ -16,9 +16,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <memory>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,11 +40,12 @@ class PipelinePool {
  public:
   static constexpr size_t kMaxBatchCommands = 4096;
 
-  // Starts `connections` (>= 1) workers; they connect lazily, on the first op. Every
-  // connection established (the first of a worker too: it may reach a server that restarted
-  // empty since another worker last talked to it) increments *connects, if given.
+  // Starts `connections` (>= 1) workers. With connect_now, their connections are opened here
+  // (blocking up to the connect timeout); otherwise, or if that fails, on their first op (with
+  // backoff). Every connection established (the first of a worker too: it may reach a server
+  // that restarted empty since another worker last talked to it) increments *connects, if given.
   PipelinePool(ConnectionOptions options, int connections,
-               std::shared_ptr<std::atomic<uint64_t>> connects = nullptr);
+               std::shared_ptr<std::atomic<uint64_t>> connects = nullptr, bool connect_now = false);
   // Shutdown().
   ~PipelinePool();
 
@@ -63,16 +64,17 @@ class PipelinePool {
   const ConnectionOptions& options() const { return options_; }
 
  private:
-  void WorkerLoop();
+  void WorkerLoop(std::unique_ptr<RedisConnection> conn);
   void NoteConnected();
 
   const ConnectionOptions options_;
   const std::shared_ptr<std::atomic<uint64_t>> connects_;
+  std::atomic<Clock::time_point> last_connect_{Clock::time_point{}};  // by any worker
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<PipelineOp> queue_;  // guarded by mu_
-  bool stop_ = false;             // guarded by mu_
-  std::mutex join_mu_;            // serialises Shutdown
+  std::deque<PipelineOp> queue_;      // guarded by mu_
+  bool stop_ = false;                 // guarded by mu_
+  std::mutex join_mu_;                // serialises Shutdown
   std::vector<std::thread> workers_;  // guarded by join_mu_ after construction
 };
 

@@ -15,7 +15,7 @@ class StandaloneBackend final : public Backend {
  public:
   StandaloneBackend(ConnectionOptions options, int connections)
       : connects_(std::make_shared<std::atomic<uint64_t>>(0)),
-        pool_(std::move(options), connections, connects_) {}
+        pool_(std::move(options), connections, connects_, /*connect_now=*/true) {}
 
   uint64_t generation() const override { return connects_->load(); }
 

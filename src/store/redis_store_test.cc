@@ -1,5 +1,7 @@
 // The redis store against a real redis-server (tests/support/redis_server.h), including the
 // original Gimel's keyspace compatibility in both directions.
+#include "store/redis_store.h"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -12,7 +14,6 @@
 
 #include "hll/hll.h"
 #include "store/keys.h"
-#include "store/redis_store.h"
 #include "support/redis_server.h"
 
 namespace gimel::store {
@@ -25,14 +26,14 @@ using gimel::testing::RedisServerOptions;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-#define ASSERT_OK(expr)                            \
-  do {                                             \
-    const ::gimel::Status s_ = (expr);             \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const ::gimel::Status s_ = (expr);                      \
     ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                            \
-  do {                                             \
-    const ::gimel::Status s_ = (expr);             \
+#define EXPECT_OK(expr)                                     \
+  do {                                                      \
+    const ::gimel::Status s_ = (expr);                      \
     EXPECT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
   } while (0)
 
@@ -130,13 +131,13 @@ TEST_F(RedisStoreTest, NamesWithColonsSlashesSpacesAndNonAsciiRoundTrip) {
   const std::string ns = "my:ns/π";
   const std::string exp = "home:hero / ünïcode test";
   const std::vector<std::pair<std::string, std::string>> counters = {
-      {"participate", "red:dark"},       // ':' in the variant
-      {"goal:clicked", "red:dark"},      // ':' in both
-      {"goal:clicked", "blue"},          // ':' in the event
-      {"participate", "blue"},           // plain
-      {"a b/c", "日本語"},               // spaces, '/', non-ASCII
-      {"x:y:z", "1:2:3"},                // several ':'
-      {"participate", "x:y:z:1:2"},      // same key suffix shape as the one above, different
+      {"participate", "red:dark"},   // ':' in the variant
+      {"goal:clicked", "red:dark"},  // ':' in both
+      {"goal:clicked", "blue"},      // ':' in the event
+      {"participate", "blue"},       // plain
+      {"a b/c", "日本語"},           // spaces, '/', non-ASCII
+      {"x:y:z", "1:2:3"},            // several ':'
+      {"participate", "x:y:z:1:2"},  // same key suffix shape as the one above, different
   };
   int n = 1;
   for (const auto& [event, variant] : counters) {
@@ -197,13 +198,13 @@ TEST_F(RedisStoreTest, DeleteRemovesExactlyOneExperiment) {
 
   RedisClient c = server_.Client();
   std::vector<std::string> keys = c.Command({"KEYS", "*"}).SortedStrings();
-  EXPECT_EQ(keys, (std::vector<std::string>{
-                      "ns:counter_keys", "ns:counters:e:x:goal:v:w",
-                      "ns:counters:e:x:participate:v", "ns:counters:f:goal:v:w",
-                      "ns:counters:f:participate:v", "ns:e:x:counter_keys",
-                      "ns:e:x:counter_names", "ns:experiments", "ns:f:counter_keys",
-                      "ns:f:counter_names", "other:counter_keys", "other:counters:e:participate:v",
-                      "other:e:counter_keys", "other:experiments"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{
+                "ns:counter_keys", "ns:counters:e:x:goal:v:w", "ns:counters:e:x:participate:v",
+                "ns:counters:f:goal:v:w", "ns:counters:f:participate:v", "ns:e:x:counter_keys",
+                "ns:e:x:counter_names", "ns:experiments", "ns:f:counter_keys", "ns:f:counter_names",
+                "other:counter_keys", "other:counters:e:participate:v", "other:e:counter_keys",
+                "other:experiments"}));
   EXPECT_EQ(c.Command({"SMEMBERS", "ns:counter_keys"}).SortedStrings().size(), 4u);
 
   // Deleting again, or deleting what never existed, is fine.
@@ -484,8 +485,7 @@ TEST_F(RedisStoreTest, ConcurrentAddsFromManyThreadsAllLand) {
 
 // What gimel.py's track() sends (redis-py pipeline(), transaction=True → MULTI/EXEC).
 void OriginalTrack(RedisClient& c, const std::string& ns, const std::string& experiment,
-                   const std::string& event, const std::string& variant,
-                   const std::string& uuid) {
+                   const std::string& event, const std::string& variant, const std::string& uuid) {
   const std::string key = ns + ":counters:" + experiment + ":" + event + ":" + variant;
   ASSERT_EQ(c.Command({"MULTI"}).str, "OK");
   c.Command({"SADD", ns + ":experiments", experiment});
@@ -516,8 +516,7 @@ TEST_F(RedisStoreTest, ReadsDataWrittenByTheOriginalGimel) {
   for (int i = 0; i < 500; ++i) {
     const std::string variant = i % 3 == 0 ? "red" : "blue";
     OriginalTrack(c, "alephbet", "button color", "participate", variant, Id("u", i));
-    if (i % 5 == 0) OriginalTrack(c, "alephbet", "button color", "clicked", variant,
-                                  Id("u", i));
+    if (i % 5 == 0) OriginalTrack(c, "alephbet", "button color", "clicked", variant, Id("u", i));
   }
   OriginalTrack(c, "alephbet", "home:hero", "participate", "a", "x");  // ':' in the experiment
   OriginalTrack(c, "other", "e", "signup", "b", "y");
@@ -541,11 +540,11 @@ TEST_F(RedisStoreTest, ReadsDataWrittenByTheOriginalGimel) {
 
   // gimel keeps adding to the same counters, and deletes as the original does.
   ASSERT_OK(Add(*store, "alephbet", "button color", "participate", "red", "new"));
-  EXPECT_EQ(c.Command({"PFCOUNT", "alephbet:counters:button color:participate:red"}).integer,
-            168);
+  EXPECT_EQ(c.Command({"PFCOUNT", "alephbet:counters:button color:participate:red"}).integer, 168);
   ASSERT_OK(store->DeleteExperiment("alephbet", "button color"));
   EXPECT_EQ(c.Command({"KEYS", "alephbet:*"}).SortedStrings(),
-            (std::vector<std::string>{"alephbet:counter_keys", "alephbet:counters:home:hero:participate:a",
+            (std::vector<std::string>{"alephbet:counter_keys",
+                                      "alephbet:counters:home:hero:participate:a",
                                       "alephbet:experiments", "alephbet:home:hero:counter_keys"}));
   EXPECT_EQ(c.Command({"SMEMBERS", "alephbet:counter_keys"}).SortedStrings(),
             std::vector<std::string>{"alephbet:counters:home:hero:participate:a"});
@@ -556,7 +555,7 @@ TEST_F(RedisStoreTest, WritesExactlyTheOriginalGimelLayout) {
   ASSERT_NE(store, nullptr);
   for (int i = 0; i < 30; ++i) {
     ASSERT_OK(Add(*store, "alephbet", "button color", "participate", i % 2 ? "red" : "blue",
-                    std::to_string(i)));
+                  std::to_string(i)));
   }
   ASSERT_OK(Add(*store, "alephbet", "button color", "clicked", "red", "1"));
 
@@ -565,9 +564,8 @@ TEST_F(RedisStoreTest, WritesExactlyTheOriginalGimelLayout) {
   const std::string blue = "alephbet:counters:button color:participate:blue";
   const std::string clicked = "alephbet:counters:button color:clicked:red";
   EXPECT_EQ(c.Command({"KEYS", "*"}).SortedStrings(),
-            (std::vector<std::string>{"alephbet:button color:counter_keys",
-                                      "alephbet:counter_keys", clicked, blue, red,
-                                      "alephbet:experiments"}));
+            (std::vector<std::string>{"alephbet:button color:counter_keys", "alephbet:counter_keys",
+                                      clicked, blue, red, "alephbet:experiments"}));
   EXPECT_EQ(c.Command({"SMEMBERS", "alephbet:experiments"}).SortedStrings(),
             std::vector<std::string>{"button color"});
   const std::vector<std::string> all = {clicked, blue, red};
@@ -580,10 +578,10 @@ TEST_F(RedisStoreTest, WritesExactlyTheOriginalGimelLayout) {
   EXPECT_EQ(c.Command({"PFCOUNT", red}).integer, 15);
   // The original's report over gimel's data.
   auto original = OriginalResults(c, "alephbet", "button color");
-  EXPECT_EQ(original, (std::map<std::pair<std::string, std::string>, long long>{
-                          {{"clicked", "red"}, 1},
-                          {{"participate", "blue"}, 15},
-                          {{"participate", "red"}, 15}}));
+  EXPECT_EQ(
+      original,
+      (std::map<std::pair<std::string, std::string>, long long>{
+          {{"clicked", "red"}, 1}, {{"participate", "blue"}, 15}, {{"participate", "red"}, 15}}));
 
   // Only a name with ':' adds gimel's name index, as a HASH counter key → event.
   ASSERT_OK(Add(*store, "alephbet", "button color", "goal:x", "red", "1"));
@@ -607,12 +605,10 @@ TEST(RedisKeys, ParseCounterKeyUsesTheRecordedEventThenTheLastColon) {
   const std::string p = keys::CounterPrefix("ns", "e");
   using P = std::pair<std::string, std::string>;
   EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:ev:v", std::nullopt), P("ev", "v"));
-  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::string_view("a")),
-            P("a", "b:c"));
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::string_view("a")), P("a", "b:c"));
   EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::nullopt), P("a:b", "c"));
   // A recorded event that does not match the key is ignored.
-  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::string_view("zz")),
-            P("a:b", "c"));
+  EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:a:b:c", std::string_view("zz")), P("a:b", "c"));
   EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:ev:", std::nullopt), P("ev", ""));
   EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:e:novariant", std::nullopt), std::nullopt);
   EXPECT_EQ(keys::ParseCounterKey(p, "ns:counters:f:ev:v", std::nullopt), std::nullopt);

@@ -13,6 +13,9 @@
 #include "common/url.h"
 #include "tests/integration/backends.h"
 #include "tests/support/gimel_process.h"
+#ifdef GIMEL_HAVE_REDIS_SUPPORT
+#include "tests/support/redis_server.h"
+#endif
 
 namespace gimel::testing {
 namespace {
@@ -430,6 +433,42 @@ TEST(EmbeddedServe, GeneratesSavesAndPrintsAnApiKeyWhenNoneIsConfigured) {
   EXPECT_NE(p.output().find("AlephBet"), std::string::npos);  // the tracking snippet
   std::filesystem::remove_all(dir);
 }
+
+#ifdef GIMEL_HAVE_REDIS_SUPPORT
+// Redis down: /track answers 503 within the command timeout, never 200; /healthz says so;
+// when Redis is back, gimel reconnects by itself and the same request succeeds.
+TEST(RedisServe, StoreDownAnswers503UntilRedisIsBack) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.Start());
+  GimelProcess gimel(json{{"store", "redis"},
+                          {"redis", {{"host", "127.0.0.1"}, {"port", redis.port()},
+                                     {"command_timeout_ms", 500}, {"connect_timeout_ms", 200}}}});
+  ASSERT_TRUE(gimel.Start()) << gimel.error();
+  const std::string track = "/track?experiment=down&variant=v&event=participate&uuid=";
+  ASSERT_EQ(Http(gimel.port(), "GET", track + "1").status, 200);
+  redis.Kill();
+  for (int i = 0; i < 3; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    HttpResponse r = Http(gimel.port(), "GET", track + "2");
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 3000ms);
+  }
+  HttpResponse health = Http(gimel.port(), "GET", "/healthz");
+  EXPECT_EQ(health.status, 503);
+  EXPECT_EQ(health.json()["store"]["ok"], false);
+  ASSERT_TRUE(redis.Start());  // same port, empty data
+  bool ok = false;
+  for (int i = 0; i < 50 && !ok; ++i) {
+    ok = Http(gimel.port(), "GET", track + "3").status == 200;
+    if (!ok) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(Http(gimel.port(), "GET", "/healthz").status, 200);
+  HttpResponse r = Http(gimel.port(), "GET", "/experiments", kAuth);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.json()[1]["experiment"], "down");  // re-indexed after the restart
+}
+#endif
 
 }  // namespace
 }  // namespace gimel::testing

@@ -56,6 +56,19 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
+// Appends what arrives on `fd` before `deadline` (one recv). False on timeout, close or error.
+bool RecvSome(int fd, Clock::time_point deadline, std::string* buf) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (left.count() <= 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  char chunk[16384];
+  ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+  if (n <= 0) return false;
+  buf->append(chunk, static_cast<size_t>(n));
+  return true;
+}
+
 // Reads one HTTP response (Content-Length framed) or until close.
 HttpResponse ReadResponse(int fd, std::chrono::milliseconds timeout) {
   HttpResponse r;
@@ -64,19 +77,12 @@ HttpResponse ReadResponse(int fd, std::chrono::milliseconds timeout) {
   size_t header_end = std::string::npos;
   size_t content_length = 0;
   bool have_length = false;
-  char chunk[16384];
   while (true) {
     if (header_end != std::string::npos && have_length &&
         buf.size() >= header_end + 4 + content_length) {
       break;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0) break;
-    buf.append(chunk, static_cast<size_t>(n));
+    if (!RecvSome(fd, deadline, &buf)) break;
     if (header_end == std::string::npos) {
       header_end = buf.find("\r\n\r\n");
       if (header_end != std::string::npos) {
@@ -141,16 +147,8 @@ std::string RawExchange(uint16_t port, const std::string& raw, std::chrono::mill
   if (fd < 0) return "";
   std::string out;
   if (WriteAll(fd, raw)) {
-    auto deadline = Clock::now() + timeout;
-    char chunk[8192];
-    while (true) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-      if (n <= 0) break;
-      out.append(chunk, static_cast<size_t>(n));
+    const auto deadline = Clock::now() + timeout;
+    while (RecvSome(fd, deadline, &out)) {
     }
   }
   ::close(fd);

@@ -93,9 +93,7 @@ RedisClient::~RedisClient() {
   if (ctx_ != nullptr) redisFree(ctx_);
 }
 
-RedisClient::RedisClient(RedisClient&& other) noexcept : ctx_(other.ctx_) {
-  other.ctx_ = nullptr;
-}
+RedisClient::RedisClient(RedisClient&& other) noexcept : ctx_(other.ctx_) { other.ctx_ = nullptr; }
 
 RedisClient& RedisClient::operator=(RedisClient&& other) noexcept {
   if (this != &other) {
@@ -204,14 +202,10 @@ std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(
         } while (cluster_port_ == port_);
       }
     }
-    std::vector<std::string> args = {"redis-server",
-                                     "--port", std::to_string(port_),
-                                     "--bind", "127.0.0.1",
-                                     "--save", "",
-                                     "--appendonly", "no",
-                                     "--dir", dir_,
-                                     "--logfile", dir_ + "/redis.log",
-                                     "--daemonize", "no"};
+    std::vector<std::string> args = {
+        "redis-server", "--port",    std::to_string(port_), "--bind",      "127.0.0.1",
+        "--save",       "",          "--appendonly",        "no",          "--dir",
+        dir_,           "--logfile", dir_ + "/redis.log",   "--daemonize", "no"};
     if (!options_.password.empty()) {
       args.insert(args.end(), {"--requirepass", options_.password});
       if (options_.cluster) args.insert(args.end(), {"--masterauth", options_.password});
@@ -219,8 +213,7 @@ std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(
     if (options_.cluster) {
       args.insert(args.end(),
                   {"--cluster-enabled", "yes", "--cluster-port", std::to_string(cluster_port_),
-                   "--cluster-config-file",
-                   dir_ + "/nodes-" + std::to_string(port_) + ".conf",
+                   "--cluster-config-file", dir_ + "/nodes-" + std::to_string(port_) + ".conf",
                    "--cluster-node-timeout", "5000"});
     }
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
@@ -232,8 +225,8 @@ std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(
     while (Clock::now() < deadline) {
       if (Exited(pid_, &status)) {
         pid_ = -1;
-        last_error = "redis-server exited at start (port " + std::to_string(port_) +
-                     "), see " + dir_ + "/redis.log";
+        last_error = "redis-server exited at start (port " + std::to_string(port_) + "), see " +
+                     dir_ + "/redis.log";
         break;
       }
       RedisClient c;
@@ -248,8 +241,8 @@ std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(
     }
     if (pid_ > 0) {
       Kill();
-      return ::testing::AssertionFailure() << "redis-server did not answer PING in 10 s: "
-                                           << last_error;
+      return ::testing::AssertionFailure()
+             << "redis-server did not answer PING in 10 s: " << last_error;
     }
   }
   return ::testing::AssertionFailure() << last_error;
@@ -345,8 +338,8 @@ std::vector<std::string> RedisCluster::addresses() const {
       }
       last = r.str;
       if (Clock::now() > deadline) {
-        return ::testing::AssertionFailure() << "cluster not ok on " << n->address() << ": "
-                                             << last;
+        return ::testing::AssertionFailure()
+               << "cluster not ok on " << n->address() << ": " << last;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -360,9 +353,8 @@ int RedisCluster::NodeForSlot(int slot) {
   for (const RedisReply& range : r.elements) {
     if (range.elements.size() < 3) continue;
     if (slot < range.elements[0].integer || slot > range.elements[1].integer) continue;
-    const long long port = range.elements[2].elements.size() >= 2
-                               ? range.elements[2].elements[1].integer
-                               : -1;
+    const long long port =
+        range.elements[2].elements.size() >= 2 ? range.elements[2].elements[1].integer : -1;
     for (int i = 0; i < size(); ++i) {
       if (nodes_[i]->port() == port) return i;
     }
