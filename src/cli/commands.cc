@@ -24,6 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr std::string_view kAlephbetIntegrity =
+    "sha384-4VEL32ya6Zl4KzeC363t/ySCI+riTrRthoaev9aFmg7i5aF8/44TAI0fCz7Vvzha";
+
 int Fail(const std::string& message) {
   std::cerr << "gimel: " << message << "\n";
   return 1;
@@ -168,7 +171,12 @@ Result<store::StoreOptions> ParseStoreSpec(const std::string& spec, const Config
 std::string Snippet(const Config& config, const std::string& ns) {
   const std::string track_url = config.PublicUrl() + "/track";
   std::ostringstream s;
-  s << "<script src=\"" << config.alephbet_src << "\"></script>\n"
+  s << "<script src=\"" << config.alephbet_src << "\"";
+  if (config.alephbet_src == Config().alephbet_src) {
+    // Subresource integrity of alephbet 0.27.0's dist/alephbet.min.js as published on npm.
+    s << " integrity=\"" << kAlephbetIntegrity << "\" crossorigin=\"anonymous\"";
+  }
+  s << "></script>\n"
     << "<script>\n"
     << "  // AlephbetAdapter re-sends events queued while gimel was unreachable, even after a\n"
     << "  // page reload (alephbet 0.27.0's GimelAdapter does not); both send the same requests.\n"

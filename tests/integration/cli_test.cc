@@ -89,6 +89,19 @@ TEST_F(CliTest, SnippetUsesThePublicUrlAndNamespace) {
   EXPECT_NE(out.find("<script src="), std::string::npos);
   ASSERT_EQ(RunGimel({"snippet", "--config", cfg, "--namespace", "it's"}, &out, &err), 0);
   EXPECT_NE(out.find("'it\\'s'"), std::string::npos) << out;
+  // The default CDN build is pinned with subresource integrity.
+  EXPECT_NE(out.find("integrity=\"sha384-"), std::string::npos) << out;
+  std::ofstream(cfg) << R"({"alephbet_src": "/js/alephbet.min.js"})";
+  ASSERT_EQ(RunGimel({"snippet", "--config", cfg}, &out, &err), 0);
+  EXPECT_NE(out.find("<script src=\"/js/alephbet.min.js\"></script>"), std::string::npos) << out;
+}
+
+TEST_F(CliTest, DashboardPrintsItsUrlWithoutADisplay) {
+  const std::string cfg = dir_ + "/config.json";
+  std::ofstream(cfg) << R"({"public_url": "https://ab.example.com"})";
+  std::string out, err;
+  ASSERT_EQ(RunGimel({"dashboard", "--config", cfg, "--print"}, &out, &err), 0) << err;
+  EXPECT_EQ(out, "https://ab.example.com/dashboard\n");
 }
 
 TEST_F(CliTest, MigrateCopiesEmbeddedToEmbeddedAndIsIdempotent) {

@@ -9,7 +9,7 @@
 // uuids (captured from the browser's /track requests) and with the true tally within HLL error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -246,12 +246,18 @@ const PAGE = `<!doctype html>
 <p>alephbet test page</p>
 `;
 
+// Extra pages a test can publish on the page server: pathname -> HTML.
+const extraPages = new Map();
+
 function startPageServer() {
   const bundle = fs.readFileSync(BUNDLE);
   const server = http.createServer((req, res) => {
     const { pathname } = new URL(req.url, 'http://page');
     if (pathname === '/alephbet.min.js') {
       res.writeHead(200, { 'Content-Type': 'text/javascript' }); res.end(bundle);
+    } else if (extraPages.has(pathname)) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end(extraPages.get(pathname));
     } else if (pathname === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
       res.end(PAGE);
@@ -709,6 +715,40 @@ test('ad-blocker path: tracking through a custom route (/collect)', async () => 
     checkAcknowledged(events, 'routes');
     await checkCounts(g, ns, events, expectedTallies(visitors), 'routes');
   } finally {
+    await stopProc(g.proc);
+  }
+});
+
+test('the output of `gimel snippet` works as pasted into a page', async () => {
+  const g = await startGimel({ dataDir: path.join(TMP, 'snippet') });
+  const context = await browser.newContext();
+  try {
+    const ns = `e2e ${RUN} snippet`;
+    const cfg = path.join(TMP, 'snippet-config.json');
+    fs.writeFileSync(cfg, JSON.stringify({ public_url: g.url, alephbet_src: `${pageOrigin}/alephbet.min.js` }));
+    const snippet = execFileSync(GIMEL_BIN, ['snippet', '--config', cfg, '--namespace', ns]).toString();
+    assert.match(snippet, /AlephbetAdapter/);
+    extraPages.set('/snippet', `<!doctype html><html><head><meta charset="utf-8"></head><body>
+<button id="buy">buy</button>
+${snippet}
+</body></html>`);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${pageOrigin}/snippet`);
+    // Participation is sent on load; the goal when the page calls clicked.complete().
+    await page.evaluate(() => clicked.complete());
+    const r = await waitFor('the snippet\'s events in gimel', async () => {
+      const all = await report(g, ns);
+      const exp = all.find((e) => e.experiment === 'button color');
+      const goal = exp?.goals.find((x) => x.goal === 'button clicked');
+      return goal && goal.results.some((x) => x.successes === 1 && x.trials === 1) ? goal : null;
+    });
+    assert.deepEqual(errors, []);
+    assert.equal(r.results.length, 1, 'one variant seen');
+    assert.ok(['red', 'blue'].includes(r.results[0].label));
+  } finally {
+    await context.close();
     await stopProc(g.proc);
   }
 });
