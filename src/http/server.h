@@ -14,7 +14,7 @@
 //     headers and the Content-Length of its body, but never the body.
 //   - "Expect: 100-continue" gets an interim 100 response when nothing else is queued.
 //   - Malformed request → 400; target > max_url_bytes → 414; header fields > max_header_bytes
-//     → 431; body > max_body_bytes → 413; each with a JSON body {"error": "..."} and
+//     → 431; body > max_body_bytes → 413; each with a JSON body {"message": "..."} and
 //     Access-Control-Allow-Origin: *, then the connection is closed. Over max_connections, a new
 //     connection gets 503 (same JSON form) and is closed. A handler that has not replied within
 //     request_timeout gets a 503 JSON answer in its place (its late reply is dropped).

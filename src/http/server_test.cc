@@ -245,7 +245,7 @@ void ExpectJsonError(const std::optional<ClientResponse>& r, int status) {
   EXPECT_EQ(r->header("content-type"), "application/json");
   EXPECT_EQ(r->header("access-control-allow-origin"), "*");
   EXPECT_EQ(r->header("connection"), "close");
-  EXPECT_NE(r->body.find("{\"error\":\""), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("{\"message\":\""), std::string::npos) << r->body;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,7 +462,7 @@ TEST(HttpServer, HandlerThatNeverRepliesGets503AfterRequestTimeout) {
   auto r = c.Roundtrip(Get("/never"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
-  EXPECT_NE(r->body.find("error"), std::string::npos);
+  EXPECT_NE(r->body.find("timed out"), std::string::npos);
   // A late reply is dropped; the connection keeps working.
   {
     std::lock_guard lock(mu);

@@ -264,7 +264,7 @@ api::Response JsonError(int status, std::string_view message) {
   r.headers.push_back({"Content-Type", "application/json"});
   r.headers.push_back({"Access-Control-Allow-Origin", "*"});
   r.body.reserve(message.size() + 13);
-  r.body.append("{\"error\":\"").append(message).append("\"}");
+  r.body.append("{\"message\":\"").append(message).append("\"}");
   return r;
 }
 
