@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost-dev librocksdb-dev libhiredis-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools curl
+  redis-server redis-tools curl clang-format
 )
 if [[ "${GIMEL_SETUP_BROWSER:-1}" == 1 ]]; then
   PACKAGES+=(chromium)

@@ -35,8 +35,9 @@ TEST(WebAssets, ContentTypes) {
 
 TEST(WebAssets, UnknownPathsAreNotFound) {
   using namespace std::string_view_literals;
-  for (std::string_view path : {""sv, "/"sv, "/index.html"sv, "../app.js"sv, "app.js/"sv, "APP.JS"sv,
-                                "missing.js"sv, "dashboard/app.js"sv, "index.html\0x"sv}) {
+  for (std::string_view path :
+       {""sv, "/"sv, "/index.html"sv, "../app.js"sv, "app.js/"sv, "APP.JS"sv, "missing.js"sv,
+        "dashboard/app.js"sv, "index.html\0x"sv}) {
     EXPECT_EQ(FindAsset(path), nullptr) << path;
   }
 }

@@ -1,9 +1,9 @@
 #include "api/api.h"
 
-#include <memory>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
 
 #include "common/url.h"
 
@@ -15,9 +15,7 @@ using json = nlohmann::json;
 constexpr std::string_view kAllowMethods = "GET, POST, DELETE, OPTIONS";
 constexpr std::string_view kAllowHeaders = "Content-Type, X-Api-Key, Authorization";
 
-void CommonHeaders(Response* r) {
-  r->headers.push_back({"Access-Control-Allow-Origin", "*"});
-}
+void CommonHeaders(Response* r) { r->headers.push_back({"Access-Control-Allow-Origin", "*"}); }
 
 void NoCache(Response* r) {
   r->headers.push_back({"Cache-Control", "no-cache, no-store, must-revalidate"});
@@ -194,9 +192,9 @@ Response StatusResponse(const Status& s) {
 Api::Api(service::Service* service, ApiOptions options)
     : service_(service), options_(std::move(options)) {
   static const std::map<std::string, Route, std::less<>> kNames = {
-      {"track", Route::kTrack},         {"experiments", Route::kExperiments},
+      {"track", Route::kTrack},           {"experiments", Route::kExperiments},
       {"experiment", Route::kExperiment}, {"delete", Route::kDelete},
-      {"healthz", Route::kHealthz},     {"metrics", Route::kMetrics},
+      {"healthz", Route::kHealthz},       {"metrics", Route::kMetrics},
       {"dashboard", Route::kDashboard}};
   for (const auto& [path, name] : options_.routes) {
     if (auto it = kNames.find(name); it != kNames.end()) extra_routes_[path] = it->second;
@@ -394,9 +392,8 @@ Response Api::Experiments(const Request& req) {
   if (raw_scope) scope = SplitScope(*raw_scope);
   auto reports = service_->Experiments(ns, raw_scope ? &scope : nullptr);
   if (!reports.ok()) return StatusResponse(reports.status());
-  return JsonResponse(200,
-                      service::ExperimentsToJson(*reports, raw_scope, *want_stats ? &stats : nullptr),
-                      true);
+  return JsonResponse(
+      200, service::ExperimentsToJson(*reports, raw_scope, *want_stats ? &stats : nullptr), true);
 }
 
 Response Api::Experiment(const Request& req) {

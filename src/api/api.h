@@ -40,7 +40,16 @@ class Api {
   const Metrics& metrics() const { return metrics_; }
 
  private:
-  enum class Route { kTrack, kExperiments, kExperiment, kDelete, kHealthz, kMetrics, kDashboard, kNone };
+  enum class Route {
+    kTrack,
+    kExperiments,
+    kExperiment,
+    kDelete,
+    kHealthz,
+    kMetrics,
+    kDashboard,
+    kNone
+  };
   Route Lookup(std::string_view path) const;
 
   void Track(const Request& req, Reply reply);

@@ -40,9 +40,10 @@ TEST(SecretEquals, ComparesWholeSecrets) {
 
 TEST_F(ApiTest, StatusCodesMapToHttp) {
   EXPECT_EQ(StatusResponse(Status::InvalidArgument("missing parameter 'uuid'")).status, 400);
-  EXPECT_EQ(json::parse(StatusResponse(Status::InvalidArgument("missing parameter 'uuid'")).body)
-                ["parameter"],
-            "uuid");
+  EXPECT_EQ(
+      json::parse(
+          StatusResponse(Status::InvalidArgument("missing parameter 'uuid'")).body)["parameter"],
+      "uuid");
   EXPECT_EQ(StatusResponse(Status::Unavailable("down")).status, 503);
   EXPECT_EQ(StatusResponse(Status::Corruption("bad")).status, 500);
   EXPECT_EQ(StatusResponse(Status::NotFound("x")).status, 404);

@@ -1,9 +1,9 @@
 // The short subcommands: configure, preflight, snippet, dashboard, analyze, migrate.
 #include "cli/commands.h"
 
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -11,9 +11,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "service/service.h"
 #include "stats/stats.h"
@@ -37,11 +36,21 @@ std::string JsString(std::string_view s) {
   std::string out = "'";
   for (unsigned char c : s) {
     switch (c) {
-      case '\'': out += "\\'"; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '<': out += "\\x3c"; break;  // never close the <script> element
+      case '\'':
+        out += "\\'";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '<':
+        out += "\\x3c";
+        break;  // never close the <script> element
       default:
         if (c < 0x20) {
           char buf[8];
@@ -246,7 +255,8 @@ int Preflight(const CommonFlags& flags) {
     problem("config: " + config.status().message());
     return 1;
   }
-  std::cout << "ok   config: " << (config->file_found ? config->path : "(defaults, no file)") << "\n";
+  std::cout << "ok   config: " << (config->file_found ? config->path : "(defaults, no file)")
+            << "\n";
   if (config->api_key.empty()) {
     std::cout << "note api_key: not set; `gimel serve` will generate one and save it to "
               << config->path << "\n";

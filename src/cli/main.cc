@@ -18,11 +18,13 @@ int main(int argc, char** argv) {
   };
   auto add_store = [&flags](CLI::App* cmd) {
     cmd->add_option("--listen", flags.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
-    cmd->add_option("--data-dir", flags.data_dir, "embedded store directory (default ~/.gimel/data)");
+    cmd->add_option("--data-dir", flags.data_dir,
+                    "embedded store directory (default ~/.gimel/data)");
     cmd->add_option("--store", flags.store, "embedded | redis | redis-cluster");
   };
 
-  auto* serve = app.add_subcommand("serve", "run the HTTP server (the tracking endpoint, reports, dashboard)");
+  auto* serve = app.add_subcommand(
+      "serve", "run the HTTP server (the tracking endpoint, reports, dashboard)");
   add_config(serve);
   add_store(serve);
 
@@ -31,15 +33,18 @@ int main(int argc, char** argv) {
   auto* configure = app.add_subcommand(
       "configure", "create the config file from a template (mode 0600) and open $EDITOR");
   add_config(configure);
-  configure->add_option("--set", sets, "KEY=VALUE to set without an editor (repeatable), e.g. redis.port=6380");
+  configure->add_option("--set", sets,
+                        "KEY=VALUE to set without an editor (repeatable), e.g. redis.port=6380");
   configure->add_flag("--no-edit", no_edit, "do not open $EDITOR");
 
-  auto* preflight = app.add_subcommand("preflight", "check the configuration, the store and the listen address");
+  auto* preflight =
+      app.add_subcommand("preflight", "check the configuration, the store and the listen address");
   add_config(preflight);
   add_store(preflight);
 
   std::string ns;
-  auto* snippet = app.add_subcommand("snippet", "print the alephbet <script> snippet for this server");
+  auto* snippet =
+      app.add_subcommand("snippet", "print the alephbet <script> snippet for this server");
   add_config(snippet);
   snippet->add_option("--namespace", ns, "namespace (default from config: alephbet)");
 
@@ -54,11 +59,13 @@ int main(int argc, char** argv) {
   analyze->add_option("input", input, "JSON file ('-' or absent: stdin)");
 
   std::string from, to;
-  auto* migrate = app.add_subcommand("migrate", "copy every namespace, experiment and counter between stores");
+  auto* migrate =
+      app.add_subcommand("migrate", "copy every namespace, experiment and counter between stores");
   add_config(migrate);
-  migrate->add_option("--from", from,
-                      "source: embedded:DIR | redis://[:PASSWORD@]HOST:PORT[/DB] | "
-                      "redis-cluster://HOST:PORT[,HOST:PORT...] | embedded | redis | redis-cluster")
+  migrate
+      ->add_option("--from", from,
+                   "source: embedded:DIR | redis://[:PASSWORD@]HOST:PORT[/DB] | "
+                   "redis-cluster://HOST:PORT[,HOST:PORT...] | embedded | redis | redis-cluster")
       ->required();
   migrate->add_option("--to", to, "destination, same forms as --from")->required();
 

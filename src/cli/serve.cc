@@ -1,10 +1,9 @@
 // gimel serve: the long-running HTTP server over the configured store.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <iostream>
-
-#include <spdlog/spdlog.h>
 
 #include "api/api.h"
 #include "cli/commands.h"
@@ -84,13 +83,12 @@ int Serve(const CommonFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto server = http::Server::Start(
-      server_options, [&api](api::Request req, api::Reply reply) {
-        api.Handle(std::move(req), std::move(reply));
-      });
+  auto server = http::Server::Start(server_options, [&api](api::Request req, api::Reply reply) {
+    api.Handle(std::move(req), std::move(reply));
+  });
   if (!server.ok()) {
-    std::cerr << "gimel: cannot listen on " << config->listen << ": "
-              << server.status().message() << "\n";
+    std::cerr << "gimel: cannot listen on " << config->listen << ": " << server.status().message()
+              << "\n";
     return 1;
   }
   const std::string url = "http://" + (*server)->address();
@@ -103,8 +101,7 @@ int Serve(const CommonFlags& flags) {
             << "Dashboard: " << config->PublicUrl() << "/dashboard\n"
             << "Tracking snippet (paste into your pages):\n\n"
             << Snippet(*config, config->default_namespace) << "\n"
-            << "Report: curl -H 'X-Api-Key: <API key>' " << config->PublicUrl()
-            << "/experiments\n"
+            << "Report: curl -H 'X-Api-Key: <API key>' " << config->PublicUrl() << "/experiments\n"
             << std::flush;
 
   int sig = 0;

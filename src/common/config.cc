@@ -23,10 +23,12 @@ Status Get(const json& obj, const char* key, const std::string& prefix, T* out) 
   if (it == obj.end() || it->is_null()) return Status::Ok();
   const std::string name = prefix + key;
   if constexpr (std::is_same_v<T, std::string>) {
-    if (!it->is_string()) return Status::InvalidArgument("config key '" + name + "' must be a string");
+    if (!it->is_string())
+      return Status::InvalidArgument("config key '" + name + "' must be a string");
     *out = it->template get<std::string>();
   } else if constexpr (std::is_same_v<T, bool>) {
-    if (!it->is_boolean()) return Status::InvalidArgument("config key '" + name + "' must be true or false");
+    if (!it->is_boolean())
+      return Status::InvalidArgument("config key '" + name + "' must be true or false");
     *out = it->template get<bool>();
   } else {
     if (!it->is_number_integer() && !it->is_number_unsigned()) {
@@ -143,8 +145,8 @@ Status ApplyJson(const json& j, Config* c) {
     GIMEL_RETURN_IF_ERROR(Get(*it, "max_header_bytes", "limits.", &l.max_header_bytes));
     GIMEL_RETURN_IF_ERROR(Get(*it, "max_body_bytes", "limits.", &l.max_body_bytes));
     GIMEL_RETURN_IF_ERROR(Get(*it, "max_batch_events", "limits.", &l.max_batch_events));
-    GIMEL_RETURN_IF_ERROR(Get(*it, "max_experiments_per_namespace", "limits.",
-                              &l.max_experiments_per_namespace));
+    GIMEL_RETURN_IF_ERROR(
+        Get(*it, "max_experiments_per_namespace", "limits.", &l.max_experiments_per_namespace));
     GIMEL_RETURN_IF_ERROR(Get(*it, "max_connections", "limits.", &l.max_connections));
   }
   return Status::Ok();
@@ -188,7 +190,8 @@ Result<Config> LoadConfig(const std::string& explicit_path) {
     std::ifstream in(c.path);
     if (!in) return Status::IOError("cannot read config file " + c.path);
     json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Status::InvalidArgument("config file " + c.path + " is not valid JSON");
+    if (j.is_discarded())
+      return Status::InvalidArgument("config file " + c.path + " is not valid JSON");
     Status s = ApplyJson(j, &c);
     if (!s.ok()) return Status::InvalidArgument(c.path + ": " + s.message());
     c.file_found = true;
@@ -236,8 +239,8 @@ Status Validate(const Config& c) {
   if (c.redis.port <= 0 || c.redis.port > 65535) {
     return Status::InvalidArgument("redis.port must be between 1 and 65535");
   }
-  static const char* kHandlers[] = {"track", "experiments", "experiment", "delete",
-                                    "healthz", "metrics", "dashboard"};
+  static const char* kHandlers[] = {"track",   "experiments", "experiment", "delete",
+                                    "healthz", "metrics",     "dashboard"};
   for (const auto& [path, handler] : c.routes) {
     if (path.empty() || path[0] != '/') {
       return Status::InvalidArgument("route '" + path + "' must start with '/'");
@@ -245,12 +248,13 @@ Status Validate(const Config& c) {
     bool known = false;
     for (const char* h : kHandlers) known = known || handler == h;
     if (!known) {
-      return Status::InvalidArgument("route '" + path + "' names unknown handler '" + handler +
-                                     "' (expected track, experiments, experiment, delete, healthz)");
+      return Status::InvalidArgument(
+          "route '" + path + "' names unknown handler '" + handler +
+          "' (expected track, experiments, experiment, delete, healthz)");
     }
   }
-  if (c.limits.max_name_bytes == 0 || c.limits.max_url_bytes < 64 ||
-      c.limits.max_body_bytes == 0 || c.limits.max_batch_events == 0) {
+  if (c.limits.max_name_bytes == 0 || c.limits.max_url_bytes < 64 || c.limits.max_body_bytes == 0 ||
+      c.limits.max_batch_events == 0) {
     return Status::InvalidArgument("limits are too small to serve any request");
   }
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
@@ -277,7 +281,8 @@ Status SetConfigValue(const std::string& path, const std::string& key, const std
   size_t start = 0;
   while (true) {
     size_t dot = key.find('.', start);
-    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) return Status::InvalidArgument("invalid config key '" + key + "'");
     if (dot == std::string::npos) {
       (*node)[part] = v;

@@ -10,10 +10,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -32,13 +31,13 @@ struct RedisConfig {
 };
 
 struct Limits {
-  size_t max_name_bytes = 256;                // Default: 256 bytes per name (each parameter)
-  size_t max_url_bytes = 8192;                // Default: 8 KiB request target
-  size_t max_header_bytes = 16384;            // Default: 16 KiB of headers
-  size_t max_body_bytes = 1 << 20;            // Default: 1 MiB body (POST /track batches)
-  size_t max_batch_events = 1000;             // Default: 1000 events per POST /track
+  size_t max_name_bytes = 256;                   // Default: 256 bytes per name (each parameter)
+  size_t max_url_bytes = 8192;                   // Default: 8 KiB request target
+  size_t max_header_bytes = 16384;               // Default: 16 KiB of headers
+  size_t max_body_bytes = 1 << 20;               // Default: 1 MiB body (POST /track batches)
+  size_t max_batch_events = 1000;                // Default: 1000 events per POST /track
   size_t max_experiments_per_namespace = 10000;  // Default: 10000
-  size_t max_connections = 10000;             // Default: 10000
+  size_t max_connections = 10000;                // Default: 10000
 };
 
 struct Config {
@@ -49,11 +48,11 @@ struct Config {
   std::string data_dir;                   // Default: ~/.gimel/data
   bool sync = true;                       // Default: true (fsync the WAL before acknowledging)
   std::string default_namespace = "alephbet";
-  int io_threads = 0;                     // Default: 0 = one per core
-  int header_timeout_ms = 10000;          // Default: 10 s to send the request header
-  int idle_timeout_ms = 60000;            // Default: 60 s keep-alive idle
-  int request_timeout_ms = 30000;         // Default: 30 s per request
-  std::string log_level = "info";         // trace|debug|info|warn|error
+  int io_threads = 0;              // Default: 0 = one per core
+  int header_timeout_ms = 10000;   // Default: 10 s to send the request header
+  int idle_timeout_ms = 60000;     // Default: 60 s keep-alive idle
+  int request_timeout_ms = 30000;  // Default: 30 s per request
+  std::string log_level = "info";  // trace|debug|info|warn|error
   // Where `gimel snippet` loads alephbet from. Default: the public jsDelivr build of 0.27.0.
   std::string alephbet_src = "https://cdn.jsdelivr.net/npm/alephbet@0.27.0/dist/alephbet.min.js";
   RedisConfig redis;

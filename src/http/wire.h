@@ -118,8 +118,9 @@ void AppendResponse(std::string& out, const api::Response& response,
 // True if the handler asked to close the connection ("Connection: close" in its headers).
 bool WantsClose(const api::Response& response);
 
-// A JSON error response: {"message":"<message>"} (the API's error shape), Content-Type application/json,
-// Access-Control-Allow-Origin *. `message` must not need JSON escaping (the constants above).
+// A JSON error response: {"message":"<message>"} (the API's error shape), Content-Type
+// application/json, Access-Control-Allow-Origin *. `message` must not need JSON escaping (the
+// constants above).
 api::Response JsonError(int status, std::string_view message);
 
 // Case-insensitive ASCII equality (header names, tokens).

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -15,8 +16,6 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "store/store.h"
@@ -26,8 +25,8 @@ namespace gimel::service {
 inline constexpr std::string_view kParticipate = "participate";
 
 struct ServiceOptions {
-  std::string default_namespace = "alephbet";  // Default: "alephbet"
-  size_t max_name_bytes = 256;                 // Default: 256 bytes per name
+  std::string default_namespace = "alephbet";    // Default: "alephbet"
+  size_t max_name_bytes = 256;                   // Default: 256 bytes per name
   size_t max_experiments_per_namespace = 10000;  // Default: 10000
 };
 
@@ -42,7 +41,7 @@ struct Event {
 
 // Statistics requested with a report (DESIGN.md §6). Absent = the original report shape.
 struct StatsRequest {
-  std::string baseline;     // "" = the first variant in label order
+  std::string baseline;  // "" = the first variant in label order
   double confidence = 0.95;
 };
 

@@ -25,8 +25,10 @@ class ServiceTest : public ::testing::Test {
 };
 
 TEST_F(ServiceTest, ReportHasOneGoalPerNonParticipateEventAndZeroFilledSuccesses) {
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Track("e", "participate", "red", "r" + std::to_string(i)).ok());
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(Track("e", "participate", "blue", "b" + std::to_string(i)).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(Track("e", "participate", "red", "r" + std::to_string(i)).ok());
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(Track("e", "participate", "blue", "b" + std::to_string(i)).ok());
   ASSERT_TRUE(Track("e", "clicked", "red", "r1").ok());
   ASSERT_TRUE(Track("e", "clicked", "red", "r1").ok());  // duplicate uuid
   ASSERT_TRUE(Track("e", "clicked", "red", "r2").ok());

@@ -60,8 +60,8 @@ Status MemoryStore::MergeCounter(std::string_view ns, std::string_view experimen
                                  std::string_view hll) {
   GIMEL_RETURN_IF_ERROR(hll::Validate(hll));
   std::lock_guard lock(mu_);
-  auto& dst = data_[std::string(ns)][std::string(experiment)]
-                   [{std::string(event), std::string(variant)}];
+  auto& dst =
+      data_[std::string(ns)][std::string(experiment)][{std::string(event), std::string(variant)}];
   return hll::Merge(&dst, hll);
 }
 

@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "tests/support/gimel_process.h"
@@ -25,8 +24,8 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpListsTheSubcommands) {
   std::string out, err;
   EXPECT_EQ(RunGimel({"--help"}, &out, &err), 0);
-  for (const char* cmd : {"serve", "configure", "preflight", "snippet", "dashboard", "analyze",
-                          "migrate"}) {
+  for (const char* cmd :
+       {"serve", "configure", "preflight", "snippet", "dashboard", "analyze", "migrate"}) {
     EXPECT_NE(out.find(cmd), std::string::npos) << cmd;
   }
   EXPECT_NE(RunGimel({"frobnicate"}, &out, &err), 0);
@@ -35,10 +34,10 @@ TEST_F(CliTest, HelpListsTheSubcommands) {
 TEST_F(CliTest, ConfigureCreatesA0600TemplateAndSetsKeys) {
   const std::string cfg = dir_ + "/config.json";
   std::string out, err;
-  ASSERT_EQ(RunGimel({"configure", "--config", cfg, "--set", "redis.port=6390", "--set",
-                      "store=redis"},
-                     &out, &err),
-            0)
+  ASSERT_EQ(
+      RunGimel({"configure", "--config", cfg, "--set", "redis.port=6390", "--set", "store=redis"},
+               &out, &err),
+      0)
       << err;
   struct stat st;
   ASSERT_EQ(::stat(cfg.c_str(), &st), 0);
@@ -55,7 +54,8 @@ TEST_F(CliTest, ConfigureCreatesA0600TemplateAndSetsKeys) {
 
 TEST_F(CliTest, PreflightPassesOnAGoodConfigAndNamesEachProblem) {
   const std::string cfg = dir_ + "/config.json";
-  std::ofstream(cfg) << json{{"listen", "127.0.0.1:0"}, {"data_dir", dir_ + "/data"},
+  std::ofstream(cfg) << json{{"listen", "127.0.0.1:0"},
+                             {"data_dir", dir_ + "/data"},
                              {"api_key", std::string(40, 'k')}}
                             .dump();
   std::string out, err;
@@ -116,9 +116,9 @@ TEST_F(CliTest, MigrateCopiesEmbeddedToEmbeddedAndIsIdempotent) {
                     .status,
                 200);
     }
-    ASSERT_EQ(Http(p.port(), "GET", "/track?namespace=n2&experiment=f&variant=w&event=g&uuid=1")
-                  .status,
-              200);
+    ASSERT_EQ(
+        Http(p.port(), "GET", "/track?namespace=n2&experiment=f&variant=w&event=g&uuid=1").status,
+        200);
     ASSERT_EQ(p.Stop(), 0);
   }
   std::string out, err;
@@ -132,14 +132,13 @@ TEST_F(CliTest, MigrateCopiesEmbeddedToEmbeddedAndIsIdempotent) {
             0);
   GimelProcess p(json{{"store", "embedded"}}, dir_ + "/dst");
   ASSERT_TRUE(p.Start());
-  auto r = Http(p.port(), "GET", "/experiments?namespace=n1",
-                {{"X-Api-Key", GimelProcess::kApiKey}});
+  auto r =
+      Http(p.port(), "GET", "/experiments?namespace=n1", {{"X-Api-Key", GimelProcess::kApiKey}});
   ASSERT_EQ(r.status, 200);
   // participate-only experiment: no goals, so check the counter via a goal-less report shape
   EXPECT_EQ(r.json()[1]["experiment"], "e");
-  EXPECT_NE(RunGimel({"migrate", "--from", "bogus:x", "--to", "embedded:" + dir_ + "/d"}, &out,
-                     &err),
-            0);
+  EXPECT_NE(
+      RunGimel({"migrate", "--from", "bogus:x", "--to", "embedded:" + dir_ + "/d"}, &out, &err), 0);
   EXPECT_NE(err.find("--from"), std::string::npos);
 }
 

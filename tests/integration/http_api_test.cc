@@ -1,6 +1,5 @@
 // The HTTP contract (DESIGN.md §1) against the real `gimel serve` binary, on every store.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -91,7 +90,8 @@ TEST_P(HttpApiTest, DeduplicatesByUuidAndReportsTheOriginalShape) {
     MustTrack("button color", "red", "participate", "u" + std::to_string(i));
     MustTrack("button color", "red", "participate", "u" + std::to_string(i));  // duplicate
   }
-  for (int i = 0; i < 15; ++i) MustTrack("button color", "blue", "participate", "v" + std::to_string(i));
+  for (int i = 0; i < 15; ++i)
+    MustTrack("button color", "blue", "participate", "v" + std::to_string(i));
   for (int i = 0; i < 4; ++i) MustTrack("button color", "red", "clicked", "u" + std::to_string(i));
   MustTrack("button color", "red", "clicked", "u0");
   MustTrack("only participate", "a", "participate", "x");
@@ -121,8 +121,8 @@ TEST_P(HttpApiTest, DeduplicatesByUuidAndReportsTheOriginalShape) {
 }
 
 TEST_P(HttpApiTest, NamesWithSpacesPlusSlashColonAndNonAsciiRoundTripExactly) {
-  const std::vector<std::string> names = {"with space", "a+b", "a/b", "ns:exp:x", "ключ ✓ 日本",
-                                          "trailing:", ":", "%41"};
+  const std::vector<std::string> names = {"with space",  "a+b",       "a/b", "ns:exp:x",
+                                          "ключ ✓ 日本", "trailing:", ":",   "%41"};
   for (const auto& n : names) {
     MustTrack(n, n, "participate", "1", n);
     MustTrack(n, n, "goal:" + n, "1", n);
@@ -287,7 +287,8 @@ TEST_P(HttpApiTest, StatsAreAddedWithoutChangingTheOriginalFields) {
     }
   }
   // The one-experiment endpoint agrees.
-  HttpResponse one = Http(port(), "GET", "/experiment?experiment=s&stats=true&baseline=red&confidence=0.9", kAuth);
+  HttpResponse one =
+      Http(port(), "GET", "/experiment?experiment=s&stats=true&baseline=red&confidence=0.9", kAuth);
   EXPECT_EQ(one.json(), with[1]["goals"]);
   EXPECT_EQ(Http(port(), "GET", "/experiments?stats=true&confidence=2", kAuth).status, 400);
 }
@@ -310,7 +311,8 @@ TEST_P(HttpApiTest, BadInputGetsA4xxAndLeavesDataUnchanged) {
   HttpResponse r = Track(long_name, "v", "participate", "x");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.json()["parameter"], "experiment");
-  r = Http(port(), "GET", "/track?experiment=" + std::string(9000, 'a') + "&variant=v&event=e&uuid=1");
+  r = Http(port(), "GET",
+           "/track?experiment=" + std::string(9000, 'a') + "&variant=v&event=e&uuid=1");
   EXPECT_EQ(r.status, 414);
   r = Http(port(), "GET", "/track?experiment=%ZZ&variant=v&event=participate&uuid=1");
   EXPECT_EQ(r.status, 400);
@@ -441,8 +443,11 @@ TEST(RedisServe, StoreDownAnswers503UntilRedisIsBack) {
   RedisServer redis;
   ASSERT_TRUE(redis.Start());
   GimelProcess gimel(json{{"store", "redis"},
-                          {"redis", {{"host", "127.0.0.1"}, {"port", redis.port()},
-                                     {"command_timeout_ms", 500}, {"connect_timeout_ms", 200}}}});
+                          {"redis",
+                           {{"host", "127.0.0.1"},
+                            {"port", redis.port()},
+                            {"command_timeout_ms", 500},
+                            {"connect_timeout_ms", 200}}}});
   ASSERT_TRUE(gimel.Start()) << gimel.error();
   const std::string track = "/track?experiment=down&variant=v&event=participate&uuid=";
   ASSERT_EQ(Http(gimel.port(), "GET", track + "1").status, 200);

@@ -9,15 +9,14 @@
 
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace gimel::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0: no response (connection closed / failed)
+  int status = 0;                              // 0: no response (connection closed / failed)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   nlohmann::json json() const;
