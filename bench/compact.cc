@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(counters), static_cast<unsigned long long>(dense),
       static_cast<unsigned long long>(hll_bytes), static_cast<unsigned long long>(sst_before),
       static_cast<unsigned long long>(sst_after));
+  it.reset();  // no iterator may outlive the DB
   db->Close().PermitUncheckedError();
   return 0;
 }

@@ -25,9 +25,9 @@ const std::vector<std::string>& Elements() {
     for (int i = 0; i < (1 << 16); ++i) {
       uint64_t a = rng(), b = rng();
       char buf[40];
-      std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx",
-                    static_cast<unsigned>(a >> 32), static_cast<unsigned>(a >> 16) & 0xffff,
-                    static_cast<unsigned>(a) & 0xfff, static_cast<unsigned>(b >> 48),
+      std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                    static_cast<unsigned>(a >> 16) & 0xffff, static_cast<unsigned>(a) & 0xfff,
+                    static_cast<unsigned>(b >> 48),
                     static_cast<unsigned long long>(b & 0xffffffffffffULL));
       v.emplace_back(buf);
     }
@@ -77,9 +77,9 @@ void BM_AddSparseBuild(benchmark::State& state) {
     for (int64_t i = 0; i < n; ++i) Add(&h, el[static_cast<size_t>(i)]);
     benchmark::DoNotOptimize(h);
   }
-  state.counters["per_add"] = benchmark::Counter(
-      static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate |
-                                  benchmark::Counter::kInvert);
+  state.counters["per_add"] =
+      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate |
+                                                     benchmark::Counter::kInvert);
   state.counters["dense"] = [&] {
     std::string h;
     for (int64_t i = 0; i < n; ++i) Add(&h, el[static_cast<size_t>(i)]);
