@@ -17,6 +17,7 @@
 #include "store/keys.h"
 #include "store/redis_store.h"
 #include "support/redis_server.h"
+#include "support/store_testing.h"
 
 namespace gimel::store {
 namespace {
@@ -26,20 +27,6 @@ using gimel::testing::RedisCluster;
 using gimel::testing::RedisReply;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    const ::gimel::Status s_ = (expr);                      \
-    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
-  } while (0)
-
-Status Add(Store& s, std::string_view ns, std::string_view exp, std::string_view event,
-           std::string_view variant, std::string_view uuid) {
-  std::promise<Status> done;
-  auto f = done.get_future();
-  s.Add({ns, exp, event, variant, uuid}, [&done](Status st) { done.set_value(std::move(st)); });
-  return f.get();
-}
 
 std::string Id(std::string_view prefix, int i) {
   std::string s(prefix);

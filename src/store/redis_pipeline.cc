@@ -162,4 +162,24 @@ void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
   }
 }
 
+Status PipelinePool::ScanAll(std::string_view pattern, std::string_view what,
+                             std::vector<std::string>* out) {
+  std::string cursor = "0";
+  do {
+    GIMEL_ASSIGN_OR_RETURN(
+        std::vector<Value> r,
+        SubmitSync({{"SCAN", cursor, "MATCH", std::string(pattern), "COUNT", "1000"}},
+                   Clock::now() + options_.command_timeout));
+    Value& v = r[0];
+    if (v.is_error()) return ErrorReplyToStatus(v, what);
+    if (v.type != Value::Type::kArray || v.elements.size() != 2 ||
+        v.elements[1].type != Value::Type::kArray) {
+      return Status::IOError("redis SCAN: unexpected reply");
+    }
+    cursor = v.elements[0].str;
+    for (Value& k : v.elements[1].elements) out->push_back(std::move(k.str));
+  } while (cursor != "0");
+  return Status::Ok();
+}
+
 }  // namespace gimel::store::redis

@@ -61,6 +61,11 @@ class PipelinePool {
   // Submit and wait. REQUIRES: not called from a callback (it would wait on itself).
   Result<std::vector<Value>> SubmitSync(std::vector<Argv> commands, Clock::time_point deadline);
 
+  // Appends to *out every key of this server matching `pattern` (SCAN … MATCH … COUNT 1000 until
+  // the cursor returns to 0; each call bounded by the command timeout). `what` names the server
+  // in errors. Errors: as SubmitSync, or kIOError for an unexpected reply.
+  Status ScanAll(std::string_view pattern, std::string_view what, std::vector<std::string>* out);
+
   const ConnectionOptions& options() const { return options_; }
 
  private:

@@ -49,21 +49,7 @@ class StandaloneBackend final : public Backend {
 
   Result<std::vector<std::string>> ScanKeys(std::string_view pattern) override {
     std::vector<std::string> out;
-    std::string cursor = "0";
-    do {
-      GIMEL_ASSIGN_OR_RETURN(
-          std::vector<Value> r,
-          pool_.SubmitSync({{"SCAN", cursor, "MATCH", std::string(pattern), "COUNT", "1000"}},
-                           Deadline()));
-      Value& v = r[0];
-      if (v.is_error()) return ErrorReplyToStatus(v, "SCAN");
-      if (v.type != Value::Type::kArray || v.elements.size() != 2 ||
-          v.elements[1].type != Value::Type::kArray) {
-        return Status::IOError("redis SCAN: unexpected reply");
-      }
-      cursor = v.elements[0].str;
-      for (Value& k : v.elements[1].elements) out.push_back(std::move(k.str));
-    } while (cursor != "0");
+    GIMEL_RETURN_IF_ERROR(pool_.ScanAll(pattern, "SCAN", &out));
     return out;
   }
 

@@ -15,6 +15,7 @@
 #include "hll/hll.h"
 #include "store/keys.h"
 #include "support/redis_server.h"
+#include "support/store_testing.h"
 
 namespace gimel::store {
 namespace {
@@ -25,26 +26,6 @@ using gimel::testing::RedisServer;
 using gimel::testing::RedisServerOptions;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    const ::gimel::Status s_ = (expr);                      \
-    ASSERT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
-  } while (0)
-#define EXPECT_OK(expr)                                     \
-  do {                                                      \
-    const ::gimel::Status s_ = (expr);                      \
-    EXPECT_TRUE(s_.ok()) << #expr << ": " << s_.ToString(); \
-  } while (0)
-
-// Store::AddSync lives in store.cc (gimel_store); tests of this library use their own.
-Status Add(Store& s, std::string_view ns, std::string_view exp, std::string_view event,
-           std::string_view variant, std::string_view uuid) {
-  std::promise<Status> done;
-  auto f = done.get_future();
-  s.Add({ns, exp, event, variant, uuid}, [&done](Status st) { done.set_value(std::move(st)); });
-  return f.get();
-}
 
 uint64_t CountOf(const std::vector<Counter>& counters, std::string_view event,
                  std::string_view variant) {
