@@ -320,40 +320,8 @@ TEST_F(ClusterStoreTest, ConcurrentAddsAllLand) {
   o.redis.command_timeout_ms = 5000;
   auto opened = OpenRedisClusterStore(o);
   ASSERT_TRUE(opened.ok());
-  Store& store = **opened;
-  constexpr int kThreads = 4;
-  constexpr int kPerThread = 1000;
-  std::atomic<int> ok{0};
-  std::atomic<int> pending{kThreads * kPerThread};
-  std::promise<void> all_done;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        store.Add({"load", "e", "participate", Id("v", i % 8), Id(Id("", t) + "-", i)},
-                  [&](Status s) {
-                    if (s.ok()) ok.fetch_add(1);
-                    if (pending.fetch_sub(1) == 1) all_done.set_value();
-                  });
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  EXPECT_EQ(ok.load(), kThreads * kPerThread);
-  auto read = store.ReadExperiment("load", "e");
-  ASSERT_TRUE(read.ok());
-  ASSERT_EQ(read->size(), 8u);
-  for (const Counter& c : *read) {
-    std::string expected = hll::Empty();
-    for (int t = 0; t < kThreads; ++t) {
-      for (int i = 0; i < kPerThread; ++i) {
-        if (Id("v", i % 8) == c.variant) hll::Add(&expected, Id(Id("", t) + "-", i));
-      }
-    }
-    EXPECT_TRUE(Contains(c.hll, expected)) << c.variant;
-    EXPECT_TRUE(Contains(expected, c.hll)) << c.variant;
-  }
+  ExpectConcurrentAddsAllLand(**opened, "load", "e", /*threads=*/4, /*per_thread=*/1000,
+                              /*variants=*/8);
 }
 
 // The story: a slot is resharded (CLUSTER SETSLOT … IMPORTING/MIGRATING, MIGRATE, SETSLOT …

@@ -415,51 +415,8 @@ TEST_F(RedisStoreTest, ConcurrentAddsFromManyThreadsAllLand) {
   o.redis.connections = 3;
   auto opened = OpenRedisStore(o);
   ASSERT_TRUE(opened.ok());
-  Store& store = **opened;
-  constexpr int kThreads = 8;
-  constexpr int kPerThread = 1000;
-  std::atomic<int> ok{0};
-  std::atomic<int> failed{0};
-  std::atomic<int> pending{kThreads * kPerThread};
-  std::promise<void> all_done;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        const std::string uuid = Id(std::to_string(t) + "-", i);
-        const std::string variant = Id("v", i % 4);
-        store.Add({"ns", "load", "participate", variant, uuid}, [&](Status s) {
-          (s.ok() ? ok : failed).fetch_add(1);
-          if (pending.fetch_sub(1) == 1) all_done.set_value();
-        });
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  EXPECT_EQ(ok.load(), kThreads * kPerThread);
-  EXPECT_EQ(failed.load(), 0);
-
-  // Every acknowledged uuid is in its counter: the stored registers equal those of a local
-  // HLL of the same uuids.
-  auto read = store.ReadExperiment("ns", "load");
-  ASSERT_TRUE(read.ok());
-  ASSERT_EQ(read->size(), 4u);
-  for (const Counter& c : *read) {
-    std::string expected = hll::Empty();
-    for (int t = 0; t < kThreads; ++t) {
-      for (int i = 0; i < kPerThread; ++i) {
-        if (Id("v", i % 4) == c.variant) {
-          hll::Add(&expected, Id(std::to_string(t) + "-", i));
-        }
-      }
-    }
-    std::array<uint8_t, hll::kRegisters> want{};
-    std::array<uint8_t, hll::kRegisters> got{};
-    ASSERT_TRUE(hll::DecodeRegisters(expected, want).ok());
-    ASSERT_TRUE(hll::DecodeRegisters(c.hll, got).ok());
-    EXPECT_EQ(want, got) << c.variant;
-  }
+  ExpectConcurrentAddsAllLand(**opened, "ns", "load", /*threads=*/8, /*per_thread=*/1000,
+                              /*variants=*/4);
 }
 
 // ---- Compatibility with the original Gimel ---------------------------------------------------
