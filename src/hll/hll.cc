@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "hll/dense.h"
@@ -103,6 +104,58 @@ void SparseToDense(std::string* hll) {
     for (uint32_t i = first; i < first + len; ++i) dense::Put(regs, i, value);
   });
   hll->swap(out);
+}
+
+// The first index >= from holding a non-zero register, or kRegisterCount. Most registers of a
+// sparse sketch are zero: skip them 64 bytes, then 8 bytes at a time.
+uint32_t NextNonZero(std::span<const uint8_t, format::kRegisterCount> registers, uint32_t from) {
+  uint32_t i = from;
+  auto word_at = [&](uint32_t at) {
+    uint64_t w;
+    std::memcpy(&w, &registers[at], sizeof(w));
+    return w;
+  };
+  while (i + 64 <= format::kRegisterCount) {
+    uint64_t any = 0;
+    for (uint32_t k = 0; k < 64; k += 8) any |= word_at(i + k);
+    if (any != 0) break;
+    i += 64;
+  }
+  while (i + 8 <= format::kRegisterCount) {
+    const uint64_t w = word_at(i);
+    if (w != 0) {
+      if constexpr (std::endian::native == std::endian::little) {
+        return i + static_cast<uint32_t>(std::countr_zero(w)) / 8;
+      }
+      break;
+    }
+    i += 8;
+  }
+  while (i < format::kRegisterCount && registers[i] == 0) ++i;
+  return i;
+}
+
+// The second half of Redis pfmergeCommand: *hll (valid, its registers <= max) becomes dense
+// first if use_dense, then every non-zero max register is set in ascending order (sparse sets
+// may promote midway); finally the cache is invalidated, changed or not.
+void WriteMax(std::string* hll, std::span<const uint8_t, format::kRegisterCount> max,
+              bool use_dense) {
+  if (use_dense && !Dense(*hll)) SparseToDense(hll);
+  if (!Dense(*hll)) {
+    sparse::Cursor cursor;
+    for (uint32_t i = 0; i < format::kRegisterCount; ++i) {
+      if (max[i] == 0) continue;
+      if (sparse::Set(hll, i, max[i], &cursor) == sparse::SetResult::kPromote) {
+        SparseToDense(hll);
+        break;  // the dense pass below writes this and every later register
+      }
+    }
+  }
+  if (Dense(*hll)) {
+    // Every dense register ends as max(old, max[i]) = max[i], since max covers *hll.
+    dense::Pack(max, dense::RegisterBytes(MutableRegs(hll), format::kDenseRegistersSize));
+  }
+  InvalidateCache(hll);
 }
 
 }  // namespace
@@ -245,24 +298,61 @@ Status Merge(std::string* dst, std::string_view src) {
   } else {
     *dst = Empty();
   }
+  WriteMax(dst, max, use_dense);
+  return Status::Ok();
+}
 
-  if (use_dense && !Dense(*dst)) SparseToDense(dst);
-  if (!Dense(*dst)) {
-    sparse::Cursor cursor;
-    for (uint32_t i = 0; i < format::kRegisterCount; ++i) {
-      if (max[i] == 0) continue;
-      if (sparse::Set(dst, i, max[i], &cursor) == sparse::SetResult::kPromote) {
-        SparseToDense(dst);
-        break;  // the dense pass below writes this and every later register
+std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool dense) {
+  std::string hll = Empty();
+  if (dense) {
+    WriteMax(&hll, registers, true);
+    return hll;
+  }
+  // One pass writing the opcodes that PFMERGE's ascending sets leave: each gap of zeros as one
+  // ZERO (<= 64) or XZERO, each run of equal values as VALs of 4 from the left (hllSparseSet
+  // merges a new VAL into its left neighbour while the length fits). Near the 3000-byte limit,
+  // where the moment Redis promotes depends on intermediate sizes, and for values above 32,
+  // replay the sets one by one instead.
+  std::string ops;
+  ops.reserve(256);
+  uint32_t i = 0;
+  while (i < kRegisters) {
+    const uint8_t value = registers[i];
+    uint32_t run = 1;
+    if (value == 0) {
+      run = NextNonZero(registers, i) - i;
+    } else {
+      while (i + run < kRegisters && registers[i + run] == value) ++run;
+    }
+    if (value == 0) {
+      uint8_t op[2];
+      if (run <= format::kSparseZeroMaxLen) {
+        ops.push_back(static_cast<char>(sparse::ZeroOp(run)));
+      } else {
+        sparse::PutXZero(op, run);
+        ops.append(reinterpret_cast<const char*>(op), 2);
+      }
+    } else if (value > format::kSparseValMaxValue) {
+      WriteMax(&hll, registers, false);
+      return hll;
+    } else {
+      for (uint32_t left = run; left > 0;) {
+        const uint32_t len = std::min(left, format::kSparseValMaxLen);
+        ops.push_back(static_cast<char>(sparse::ValOp(value, len)));
+        left -= len;
       }
     }
+    i += run;
   }
-  if (Dense(*dst)) {
-    // Every dense register ends as max(old, max[i]) = max[i], since max covers dst.
-    dense::Pack(max, dense::RegisterBytes(MutableRegs(dst), format::kDenseRegistersSize));
+  constexpr size_t kExactMargin = 8;  // intermediate sizes exceed the final one by <= 3 bytes
+  if (kHeaderSize + ops.size() + kExactMargin > format::kSparseMaxBytes) {
+    WriteMax(&hll, registers, false);
+    return hll;
   }
-  InvalidateCache(dst);
-  return Status::Ok();
+  hll.resize(kHeaderSize);
+  hll.append(ops);
+  InvalidateCache(&hll);
+  return hll;
 }
 
 // ---- Inspection -------------------------------------------------------------------------------
@@ -270,6 +360,12 @@ Status Merge(std::string* dst, std::string_view src) {
 Status DecodeRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers) {
   GIMEL_RETURN_IF_ERROR(Validate(hll));
   std::fill(registers.begin(), registers.end(), uint8_t{0});
+  MaxInto(hll, registers);
+  return Status::Ok();
+}
+
+Status MaxRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers) {
+  GIMEL_RETURN_IF_ERROR(Validate(hll));
   MaxInto(hll, registers);
   return Status::Ok();
 }

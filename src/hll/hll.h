@@ -85,6 +85,17 @@ bool IsDense(std::string_view hll);
 // Error: kCorruption if hll fails Validate (then *registers is unspecified).
 Status DecodeRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers);
 
+// registers[i] = max(registers[i], register i of hll): folds many HLLs into one register array
+// (then FromRegisters) at the cost of a single decode each.
+// Error: kCorruption if hll fails Validate (then registers is unchanged).
+Status MaxRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers);
+
+// The HLL holding exactly `registers`, as Redis PFMERGE writes them into a new key: sparse,
+// set in ascending register order, unless `dense` is true (PFMERGE's "an input was dense") or
+// Redis would promote on the way (a value above 32, or past 3000 bytes); cache marked stale.
+// REQUIRES: every value <= 63.
+std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool dense);
+
 // Converts to the dense encoding in place, as Redis `PFDEBUG TODENSE` does: header (and cached
 // cardinality) kept, encoding byte set to dense. No-op on a dense HLL.
 // REQUIRES: Validate(*hll).ok().

@@ -338,5 +338,76 @@ TEST(HllCountUnion, EqualsTheCountOfTheMerge) {
   EXPECT_EQ(*CountUnion(one), 42u);
 }
 
+TEST(HllFromRegisters, EqualsAMergeIntoANewKey) {
+  // Byte for byte what Merge (PFMERGE) writes into a missing key, sparse or dense.
+  for (uint64_t n : {0, 1, 2, 3, 10, 50, 100, 300, 600, 900, 1000, 1100, 1150, 1200, 1250, 1300,
+                     1400, 1600, 20000}) {
+    for (const std::string& src : {WithUuids(7, n), [&] {
+                                     std::string d = WithUuids(7, n);
+                                     ToDense(&d);
+                                     return d;
+                                   }()}) {
+      std::array<uint8_t, kRegisters> registers{};
+      ASSERT_TRUE(MaxRegisters(src, registers).ok());
+      std::string merged;
+      ASSERT_TRUE(Merge(&merged, src).ok());
+      EXPECT_EQ(FromRegisters(registers, IsDense(src)), merged) << n;
+    }
+  }
+}
+
+TEST(HllFromRegisters, EqualsAMergeForRunsOfEqualValuesAndLongZeroGaps) {
+  // Runs of 1..9 equal registers (VAL opcodes hold at most 4) separated by gaps around the
+  // ZERO/XZERO boundary (64), laid out with ElementFor; every prefix of the layout is checked.
+  std::string src = Empty();
+  uint32_t index = 0;
+  for (uint32_t k = 0; index < kRegisters - 200; ++k) {
+    const uint32_t run = 1 + k % 9;
+    const auto value = static_cast<uint8_t>(1 + k % 5);
+    for (uint32_t j = 0; j < run; ++j) Add(&src, testing::ElementFor(index + j, value));
+    index += run + (k % 3 == 0 ? 64 : k % 3 == 1 ? 65 : 1 + k % 7);
+    if (k % 16 != 0) continue;
+    std::array<uint8_t, kRegisters> registers{};
+    ASSERT_TRUE(MaxRegisters(src, registers).ok());
+    std::string merged;
+    ASSERT_TRUE(Merge(&merged, src).ok());
+    ASSERT_EQ(FromRegisters(registers, false), merged) << k;
+  }
+}
+
+TEST(HllFromRegisters, PromotesWhereRedisWould) {
+  std::array<uint8_t, kRegisters> registers{};
+  registers[5] = 33;  // above the sparse VAL limit
+  std::string hll = FromRegisters(registers, false);
+  ASSERT_TRUE(Validate(hll).ok());
+  EXPECT_TRUE(IsDense(hll));
+  EXPECT_EQ(RegistersOf(hll), registers);
+
+  registers.fill(0);
+  for (uint32_t i = 0; i < kRegisters; i += 3) registers[i] = static_cast<uint8_t>(1 + i % 32);
+  hll = FromRegisters(registers, false);  // thousands of VAL opcodes: past 3000 bytes
+  EXPECT_TRUE(IsDense(hll));
+  EXPECT_EQ(RegistersOf(hll), registers);
+
+  registers.fill(0);
+  registers[100] = 3;
+  hll = FromRegisters(registers, false);
+  EXPECT_FALSE(IsDense(hll));
+  EXPECT_EQ(RegistersOf(hll), registers);
+}
+
+TEST(HllMaxRegisters, FoldsSeveralSketchesAndRejectsCorruptOnes) {
+  const std::string a = WithUuids(0, 700), b = WithUuids(300, 3000);
+  std::array<uint8_t, kRegisters> registers{};
+  ASSERT_TRUE(MaxRegisters(a, registers).ok());
+  ASSERT_TRUE(MaxRegisters(b, registers).ok());
+  std::string ab = a;
+  ASSERT_TRUE(Merge(&ab, b).ok());
+  EXPECT_EQ(RegistersOf(ab), registers);
+  const auto before = registers;
+  EXPECT_TRUE(MaxRegisters("HYLL\x01garbage", registers).IsCorruption());
+  EXPECT_EQ(registers, before);
+}
+
 }  // namespace
 }  // namespace gimel::hll

@@ -3,6 +3,8 @@
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/slice.h>
 
+#include <algorithm>
+#include <array>
 #include <deque>
 #include <vector>
 
@@ -104,67 +106,145 @@ std::string PrefixSuccessor(std::string_view prefix) {
 // Merge operands
 // ---------------------------------------------------------------------------------------------
 
+void AppendRegisterEntry(std::string* operand, uint32_t index, uint8_t rank) {
+  const char entry[kRegisterEntrySize] = {static_cast<char>(index & 0xff),
+                                          static_cast<char>((index >> 8) & 0xff),
+                                          static_cast<char>(rank)};
+  operand->append(entry, kRegisterEntrySize);
+}
+
 std::string EncodeRegisterOperand(uint32_t index, uint8_t rank) {
-  std::string op(kRegisterOperandSize, '\0');
-  op[0] = static_cast<char>(index & 0xff);
-  op[1] = static_cast<char>((index >> 8) & 0xff);
-  op[2] = static_cast<char>(rank);
+  std::string op;
+  AppendRegisterEntry(&op, index, rank);
   return op;
 }
 
-bool DecodeRegisterOperand(std::string_view operand, uint32_t* index, uint8_t* rank) {
-  if (operand.size() != kRegisterOperandSize) return false;
-  uint32_t i = static_cast<uint8_t>(operand[0]) |
-               (static_cast<uint32_t>(static_cast<uint8_t>(operand[1])) << 8);
-  auto r = static_cast<uint8_t>(operand[2]);
+bool DecodeRegisterOperand(std::string_view entry, uint32_t* index, uint8_t* rank) {
+  if (entry.size() != kRegisterEntrySize) return false;
+  uint32_t i =
+      static_cast<uint8_t>(entry[0]) | (static_cast<uint32_t>(static_cast<uint8_t>(entry[1])) << 8);
+  auto r = static_cast<uint8_t>(entry[2]);
   if (i >= kRegisterCount || r == 0 || r > kMaxRank) return false;
   *index = i;
   *rank = r;
   return true;
 }
 
+bool IsHllOperand(std::string_view operand) { return operand.starts_with("HYLL"); }
+
 namespace {
 
-// Applies one operand to a valid HLL; skips an invalid operand (it cannot be undone, and
-// failing the merge would stop RocksDB's compactions).
-void Apply(std::string* hll, std::string_view operand) {
+// Calls fn(index, rank) for every well-formed entry of a register operand; a malformed entry,
+// or a whole operand whose size is not a multiple of 3, is skipped (see Apply).
+template <typename Fn>
+void ForEachEntry(std::string_view operand, Fn&& fn) {
+  if (operand.size() % kRegisterEntrySize != 0) return;
   uint32_t index;
   uint8_t rank;
-  if (operand.size() == kRegisterOperandSize) {
-    if (DecodeRegisterOperand(operand, &index, &rank)) hll::SetRegister(hll, index, rank);
-    return;
+  for (size_t at = 0; at < operand.size(); at += kRegisterEntrySize) {
+    if (DecodeRegisterOperand(operand.substr(at, kRegisterEntrySize), &index, &rank)) {
+      fn(index, rank);
+    }
   }
-  // On error *hll is unchanged (hll.h): the corrupt operand is skipped.
-  if (!hll::Merge(hll, operand).ok()) return;
 }
+
+// Up to this many register entries, each is applied to the encoded HLL in turn (a sparse
+// SetRegister is cheap on a small sketch); beyond it, or as soon as an operand is a whole HLL,
+// the operands are folded into one register array and encoded once (bench/README.md).
+constexpr size_t kFoldAbove = 8;
+
+template <typename Operands>  // std::vector or std::deque of rocksdb::Slice
+bool OnlyFewRegisterEntries(const Operands& operands) {
+  size_t entries = 0;
+  for (const rocksdb::Slice& op : operands) {
+    const std::string_view operand(op.data(), op.size());
+    if (IsHllOperand(operand)) return false;
+    entries += operand.size() / kRegisterEntrySize;
+    if (entries > kFoldAbove) return false;
+  }
+  return true;
+}
+
+// Applies a register operand to a valid HLL; skips what is malformed (it cannot be undone,
+// and failing the merge would stop RocksDB's compactions).
+void Apply(std::string* hll, std::string_view operand) {
+  ForEachEntry(operand, [&](uint32_t index, uint8_t rank) { hll::SetRegister(hll, index, rank); });
+}
+
+// The register-wise max of a base HLL and any number of operands, encoded once.
+class Fold {
+ public:
+  // REQUIRES: hll::Validate(base).ok().
+  void AddBase(std::string_view base) {
+    (void)hll::MaxRegisters(base, registers_);
+    dense_ = dense_ || hll::IsDense(base);
+  }
+
+  // Skips an invalid operand (see Apply).
+  void AddOperand(std::string_view operand) {
+    if (IsHllOperand(operand)) {
+      if (hll::MaxRegisters(operand, registers_).ok()) dense_ = dense_ || hll::IsDense(operand);
+      return;
+    }
+    ForEachEntry(operand, [this](uint32_t index, uint8_t rank) {
+      registers_[index] = std::max(registers_[index], rank);
+    });
+  }
+
+  std::string Finish() const { return hll::FromRegisters(registers_, dense_); }
+
+ private:
+  std::array<uint8_t, hll::kRegisters> registers_{};
+  bool dense_ = false;  // PFMERGE semantics: dense if any input was dense
+};
 
 class HllMergeOperator : public rocksdb::MergeOperator {
  public:
   bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    std::string_view existing;
     if (in.existing_value != nullptr) {
-      std::string_view existing(in.existing_value->data(), in.existing_value->size());
+      existing = std::string_view(in.existing_value->data(), in.existing_value->size());
       if (!hll::Validate(existing).ok()) {
         // Keep corrupt bytes as they are so reads report kCorruption.
         out->new_value.assign(existing);
         return true;
       }
-      out->new_value.assign(existing);
-    } else {
-      out->new_value = hll::Empty();
     }
+    if (OnlyFewRegisterEntries(in.operand_list)) {
+      if (in.existing_value != nullptr) {
+        out->new_value.assign(existing);
+      } else {
+        out->new_value = hll::Empty();
+      }
+      for (const rocksdb::Slice& op : in.operand_list) {
+        Apply(&out->new_value, std::string_view(op.data(), op.size()));
+      }
+      return true;
+    }
+    Fold fold;
+    if (in.existing_value != nullptr) fold.AddBase(existing);
     for (const rocksdb::Slice& op : in.operand_list) {
-      Apply(&out->new_value, std::string_view(op.data(), op.size()));
+      fold.AddOperand(std::string_view(op.data(), op.size()));
     }
+    out->new_value = fold.Finish();
     return true;
   }
 
   bool PartialMergeMulti(const rocksdb::Slice& /*key*/,
                          const std::deque<rocksdb::Slice>& operand_list, std::string* new_value,
                          rocksdb::Logger* /*logger*/) const override {
-    *new_value = hll::Empty();
-    for (const rocksdb::Slice& op : operand_list) {
-      Apply(new_value, std::string_view(op.data(), op.size()));
+    if (OnlyFewRegisterEntries(operand_list)) {
+      *new_value = hll::Empty();
+      for (const rocksdb::Slice& op : operand_list) {
+        Apply(new_value, std::string_view(op.data(), op.size()));
+      }
+      return true;
     }
+    Fold fold;
+    for (const rocksdb::Slice& op : operand_list) {
+      fold.AddOperand(std::string_view(op.data(), op.size()));
+    }
+    *new_value = fold.Finish();
     return true;
   }
 

@@ -41,8 +41,10 @@ inline constexpr char kMetaTag = 'm';
 inline constexpr std::string_view kFormatKey = "mformat";
 inline constexpr std::string_view kFormatVersion = "1";
 
-// Register operand: 2 bytes index (little-endian) + 1 byte rank.
-inline constexpr size_t kRegisterOperandSize = 3;
+// A register operand is a list of 3-byte entries: 2 bytes index (little-endian) + 1 byte rank
+// (docs/key_schema.md). An HLL operand starts with "HYLL", which no register list can: its
+// first entry's index would be 'H' | 'Y' << 8 = 22856, not a register.
+inline constexpr size_t kRegisterEntrySize = 3;
 inline constexpr uint32_t kRegisterCount = 16384;  // 2^14 registers (Redis HLL_REGISTERS)
 inline constexpr uint8_t kMaxRank = 51;            // 64 - 14 + 1 (Redis HLL_Q + 1)
 
@@ -69,9 +71,14 @@ bool ParseExperimentKey(std::string_view key, std::string_view* ns, std::string_
 // (prefix empty or all 0xff).
 std::string PrefixSuccessor(std::string_view prefix);
 
+// Appends one register entry to a register operand. REQUIRES: index < 16384, 1 <= rank <= 51.
+void AppendRegisterEntry(std::string* operand, uint32_t index, uint8_t rank);
+// A register operand of one entry.
 std::string EncodeRegisterOperand(uint32_t index, uint8_t rank);
-// false if `operand` is not a well-formed register operand (size, index or rank out of range).
-bool DecodeRegisterOperand(std::string_view operand, uint32_t* index, uint8_t* rank);
+// false if `entry` is not one well-formed entry (size, index or rank out of range).
+bool DecodeRegisterOperand(std::string_view entry, uint32_t* index, uint8_t* rank);
+// True if the operand is HLL bytes (starts with "HYLL"), false if it is a register list.
+bool IsHllOperand(std::string_view operand);
 
 // The merge operator of counter values (Name(): "gimel.hll.v1"). It never fails: invalid
 // operands are skipped, and an existing value that fails hll::Validate is kept unchanged (and

@@ -243,6 +243,29 @@ TEST(EmbeddedKeys, RegisterOperandRoundTrip) {
   EXPECT_FALSE(ek::DecodeRegisterOperand(ek::EncodeRegisterOperand(5, 0), &index, &rank));
   EXPECT_FALSE(ek::DecodeRegisterOperand(ek::EncodeRegisterOperand(5, 52), &index, &rank));
   EXPECT_FALSE(ek::DecodeRegisterOperand("ab", &index, &rank));
+
+  // A register list is never mistaken for HLL bytes: "HY" would be index 22856.
+  EXPECT_TRUE(ek::IsHllOperand(hll::Empty()));
+  EXPECT_FALSE(ek::IsHllOperand(ek::EncodeRegisterOperand(16383, 51)));
+  EXPECT_FALSE(ek::DecodeRegisterOperand("HYL", &index, &rank));
+}
+
+// A list of few entries takes the one-by-one path; the result equals PFADD of the elements.
+TEST(EmbeddedMergeOperator, AppliesAShortRegisterListLikePfadd) {
+  auto op = ek::NewHllMergeOperator();
+  std::string list, expected = hll::Empty();
+  for (int i = 0; i < 5; ++i) {
+    hll::Register r = hll::Hash(Uuid(i));
+    ek::AppendRegisterEntry(&list, r.index, r.rank);
+    hll::Add(&expected, Uuid(i));
+  }
+  std::vector<rocksdb::Slice> operands = {rocksdb::Slice(list)};
+  std::string out;
+  rocksdb::Slice existing_operand;
+  rocksdb::MergeOperator::MergeOperationOutput mo{out, existing_operand};
+  rocksdb::MergeOperator::MergeOperationInput mi(rocksdb::Slice("k"), nullptr, operands, nullptr);
+  ASSERT_TRUE(op->FullMergeV2(mi, &mo));
+  EXPECT_EQ(out, expected);
 }
 
 TEST(EmbeddedMergeOperator, AppliesOperandsAndKeepsCorruptBase) {
@@ -278,6 +301,82 @@ TEST(EmbeddedMergeOperator, AppliesOperandsAndKeepsCorruptBase) {
   rocksdb::MergeOperator::MergeOperationInput mi2(rocksdb::Slice("k"), &corrupt, operands, nullptr);
   ASSERT_TRUE(op->FullMergeV2(mi2, &mo2));
   EXPECT_EQ(out2, corrupt.ToString());
+}
+
+// Many operands, mixing register operands, sparse and dense HLL operands and junk, take the
+// folding path: the result holds the register-wise max of everything, sparse unless an input
+// was dense, whether or not there is a base value.
+TEST(EmbeddedMergeOperator, FoldsManyOperandsOfEveryKind) {
+  auto op = ek::NewHllMergeOperator();
+  std::string base = hll::Empty();
+  for (int i = 0; i < 300; ++i) hll::Add(&base, Uuid(i));
+  std::string sparse_operand = hll::Empty();
+  for (int i = 1000; i < 1200; ++i) hll::Add(&sparse_operand, Uuid(i));
+  std::string dense_operand = hll::Empty();
+  for (int i = 5000; i < 5100; ++i) hll::Add(&dense_operand, Uuid(i));
+  hll::ToDense(&dense_operand);
+
+  std::vector<std::string> storage;
+  std::string expected_sparse = hll::Empty();  // base + register operands + sparse operand
+  for (int i = 2000; i < 2050; ++i) {
+    hll::Register r = hll::Hash(Uuid(i));
+    storage.push_back(ek::EncodeRegisterOperand(r.index, r.rank));
+    hll::Add(&expected_sparse, Uuid(i));
+  }
+  std::string list;  // one operand listing several registers, as the writer batches them
+  for (int i = 3000; i < 3020; ++i) {
+    hll::Register r = hll::Hash(Uuid(i));
+    ek::AppendRegisterEntry(&list, r.index, r.rank);
+    if (i == 3010) ek::AppendRegisterEntry(&list, 7, 0);  // invalid entry: skipped
+    hll::Add(&expected_sparse, Uuid(i));
+  }
+  storage.push_back(list);
+  storage.push_back("junk-operand-not-an-hll");
+  storage.push_back(ek::EncodeRegisterOperand(3, 0));  // invalid rank: skipped
+  storage.push_back(sparse_operand);
+  ASSERT_TRUE(hll::Merge(&expected_sparse, sparse_operand).ok());
+
+  auto full_merge = [&](const rocksdb::Slice* existing, const std::vector<std::string>& ops) {
+    std::vector<rocksdb::Slice> operands(ops.begin(), ops.end());
+    std::string out;
+    rocksdb::Slice existing_operand;
+    rocksdb::MergeOperator::MergeOperationOutput mo{out, existing_operand};
+    rocksdb::MergeOperator::MergeOperationInput mi(rocksdb::Slice("k"), existing, operands,
+                                                   nullptr);
+    EXPECT_TRUE(op->FullMergeV2(mi, &mo));
+    return out;
+  };
+  auto registers_of = [](std::string_view h) {
+    std::array<uint8_t, hll::kRegisters> regs{};
+    EXPECT_TRUE(hll::DecodeRegisters(h, regs).ok());
+    return regs;
+  };
+
+  std::string out = full_merge(nullptr, storage);
+  ASSERT_TRUE(hll::Validate(out).ok());
+  EXPECT_FALSE(hll::IsDense(out));
+  EXPECT_EQ(registers_of(out), registers_of(expected_sparse));
+
+  const rocksdb::Slice base_slice(base);
+  std::string with_base = expected_sparse;
+  ASSERT_TRUE(hll::Merge(&with_base, base).ok());
+  out = full_merge(&base_slice, storage);
+  EXPECT_FALSE(hll::IsDense(out));
+  EXPECT_EQ(registers_of(out), registers_of(with_base));
+
+  storage.push_back(dense_operand);
+  ASSERT_TRUE(hll::Merge(&with_base, dense_operand).ok());
+  out = full_merge(&base_slice, storage);
+  EXPECT_TRUE(hll::IsDense(out));
+  EXPECT_EQ(registers_of(out), registers_of(with_base));
+
+  // A partial merge of the same operands folds to one HLL operand, which a full merge then
+  // applies like the operands themselves.
+  std::deque<rocksdb::Slice> dq(storage.begin(), storage.end());
+  std::string partial;
+  ASSERT_TRUE(op->PartialMergeMulti(rocksdb::Slice("k"), dq, &partial, nullptr));
+  ASSERT_TRUE(hll::Validate(partial).ok());
+  EXPECT_EQ(registers_of(full_merge(&base_slice, {partial})), registers_of(with_base));
 }
 
 // Runs this test binary again in a child process with only `test` selected (a fresh process:
