@@ -60,10 +60,15 @@ Response BadRequest(const Status& s) {
 }
 
 // Reads the event fields from decoded query parameters or a JSON object.
-service::Event EventFromParams(const QueryParams& q) {
+service::Event EventFromParams(QueryParams&& q) {
   service::Event e;
   auto get = [&q](std::string_view key, std::string* out) {
-    if (const std::string* v = FindParam(q, key)) *out = *v;
+    for (auto& [k, v] : q) {
+      if (k == key) {
+        *out = std::move(v);
+        return;
+      }
+    }
   };
   get("namespace", &e.ns);
   get("experiment", &e.experiment);
@@ -293,7 +298,7 @@ void Api::Track(const Request& req, Reply reply) {
     metrics_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     return reply(BadRequest(params.status()));
   }
-  service::Event event = EventFromParams(*params);
+  service::Event event = EventFromParams(std::move(*params));
   if (Status s = service_->CheckEvent(event); !s.ok()) {
     metrics_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     return reply(StatusResponse(s));

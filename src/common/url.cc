@@ -13,24 +13,30 @@ int HexValue(char c) {
 }  // namespace
 
 Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  // Copy the runs between escapes whole: most values (uuids, plain names) have none.
+  const std::string_view special = plus_is_space ? std::string_view("%+") : std::string_view("%");
   std::string out;
   out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return Status::InvalidArgument("truncated percent-encoding");
-      int hi = HexValue(in[i + 1]);
-      int lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return Status::InvalidArgument("invalid percent-encoding");
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
+  size_t i = 0;
+  for (;;) {
+    const size_t at = in.find_first_of(special, i);
+    if (at == std::string_view::npos) {
+      out.append(in.substr(i));
+      return out;
     }
+    out.append(in.substr(i, at - i));
+    if (in[at] == '+') {
+      out.push_back(' ');
+      i = at + 1;
+      continue;
+    }
+    if (at + 2 >= in.size()) return Status::InvalidArgument("truncated percent-encoding");
+    const int hi = HexValue(in[at + 1]);
+    const int lo = HexValue(in[at + 2]);
+    if (hi < 0 || lo < 0) return Status::InvalidArgument("invalid percent-encoding");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i = at + 3;
   }
-  return out;
 }
 
 std::string PercentEncode(std::string_view in) {
@@ -91,6 +97,7 @@ bool IsValidUtf8(std::string_view s) {
 
 Result<QueryParams> ParseQuery(std::string_view raw) {
   QueryParams params;
+  params.reserve(8);  // a track request has five or six parameters
   size_t pos = 0;
   while (pos <= raw.size()) {
     size_t amp = raw.find('&', pos);

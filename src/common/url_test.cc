@@ -10,12 +10,18 @@ TEST(Url, DecodesPercentEscapesAndPlusAsSpace) {
   EXPECT_EQ(*PercentDecode("a+b", false), "a+b");
   EXPECT_EQ(*PercentDecode("%2B", true), "+");
   EXPECT_EQ(*PercentDecode("%e2%9c%93", true), "\xE2\x9C\x93");
+  EXPECT_EQ(*PercentDecode("", true), "");
+  EXPECT_EQ(*PercentDecode("plain-uuid_0123", true), "plain-uuid_0123");
+  EXPECT_EQ(*PercentDecode("++x+", true), "  x ");
+  EXPECT_EQ(*PercentDecode("%41%42c%43", true), "ABcC");
 }
 
 TEST(Url, RejectsTruncatedAndNonHexEscapes) {
   EXPECT_TRUE(PercentDecode("abc%", true).status().IsInvalidArgument());
   EXPECT_TRUE(PercentDecode("abc%4", true).status().IsInvalidArgument());
   EXPECT_TRUE(PercentDecode("%zz", true).status().IsInvalidArgument());
+  EXPECT_TRUE(PercentDecode("%%41", true).status().IsInvalidArgument());
+  EXPECT_TRUE(PercentDecode("ok%4g", false).status().IsInvalidArgument());
 }
 
 TEST(Url, EncodeThenDecodeRoundTripsEveryByte) {
