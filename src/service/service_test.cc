@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "hll/hll.h"
 #include "store/memory_store.h"
@@ -89,6 +92,138 @@ TEST_F(ServiceTest, MigrateCopiesEveryCounterAndIsIdempotent) {
   EXPECT_EQ(*hll::Count((*counters)[0].hll), 50u);
   auto src = store_.ReadExperiment("alephbet", "e1");
   EXPECT_EQ(*hll::Count((*src)[0].hll), *hll::Count((*counters)[0].hll));
+}
+
+// A MemoryStore that records the batches Service reads with ReadExperiments (its default:
+// ReadExperiment one by one) and fails ReadExperiment for the experiments in `broken`.
+class RecordingStore final : public store::Store {
+ public:
+  void Add(const store::TrackEvent& event, store::AddCallback done) override {
+    inner_.Add(event, std::move(done));
+  }
+  Result<std::vector<std::string>> ListNamespaces() override { return inner_.ListNamespaces(); }
+  Result<std::vector<std::string>> ListExperiments(std::string_view ns) override {
+    return inner_.ListExperiments(ns);
+  }
+  Result<std::vector<store::Counter>> ReadExperiment(std::string_view ns,
+                                                     std::string_view experiment) override {
+    ++single_reads;
+    if (broken.count(std::string(experiment))) {
+      return Status::Corruption("broken " + std::string(experiment));
+    }
+    return inner_.ReadExperiment(ns, experiment);
+  }
+  Result<std::vector<std::vector<store::Counter>>> ReadExperiments(
+      std::string_view ns, const std::vector<std::string>& experiments) override {
+    batches.push_back(experiments.size());
+    return Store::ReadExperiments(ns, experiments);
+  }
+  Status DeleteExperiment(std::string_view ns, std::string_view experiment) override {
+    return inner_.DeleteExperiment(ns, experiment);
+  }
+  Status MergeCounter(std::string_view ns, std::string_view experiment, std::string_view event,
+                      std::string_view variant, std::string_view hll) override {
+    return inner_.MergeCounter(ns, experiment, event, variant, hll);
+  }
+  Status Health() override { return Status::Ok(); }
+  std::string_view name() const override { return "recording"; }
+
+  std::vector<size_t> batches;  // sizes of the ReadExperiments calls
+  int single_reads = 0;         // ReadExperiment calls
+  std::set<std::string> broken;
+
+ private:
+  store::MemoryStore inner_;
+};
+
+class ServiceBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // 300 experiments, added in reverse name order; experiment i has i % 4 + 1 participants
+    // per variant and i % 3 clicks on "red".
+    for (int i = 299; i >= 0; --i) {
+      const std::string exp = Name(i);
+      for (int u = 0; u <= i % 4; ++u) {
+        ASSERT_TRUE(
+            store_.AddSync({"alephbet", exp, "participate", "red", "r" + std::to_string(u)}).ok());
+        ASSERT_TRUE(
+            store_.AddSync({"alephbet", exp, "participate", "blue", "b" + std::to_string(u)}).ok());
+      }
+      for (int u = 0; u < i % 3; ++u) {
+        ASSERT_TRUE(
+            store_.AddSync({"alephbet", exp, "clicked", "red", "r" + std::to_string(u)}).ok());
+      }
+    }
+    store_.batches.clear();
+    store_.single_reads = 0;
+  }
+  static std::string Name(int i) {
+    std::string s = std::to_string(i);
+    return "exp:" + std::string(3 - s.size(), '0') + s;
+  }
+  std::string Dump(const std::vector<ExperimentReport>& reports) {
+    return ExperimentsToJson(reports, nullptr, nullptr).dump();
+  }
+
+  RecordingStore store_;
+  Service service_{&store_, ServiceOptions{}};
+};
+
+TEST_F(ServiceBatchTest, ExperimentsReadsInBatchesAndAnswersAsOneByOne) {
+  auto all = service_.Experiments("", nullptr);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  // Two ReadExperiments calls for 300 experiments (service.cc reads 256 at a time).
+  EXPECT_EQ(store_.batches, (std::vector<size_t>{256, 44}));
+  ASSERT_EQ(all->size(), 300u);
+  std::vector<ExperimentReport> one_by_one;
+  for (int i = 0; i < 300; ++i) {
+    EXPECT_EQ((*all)[i].experiment, Name(i));  // name order
+    auto report = service_.Experiment("", Name(i));
+    ASSERT_TRUE(report.ok());
+    one_by_one.push_back(std::move(report).value());
+  }
+  EXPECT_EQ(Dump(*all), Dump(one_by_one));
+  const GoalReport& g = (*all)[7].goals.at(0);  // i = 7: 4 participants, 1 click on red
+  EXPECT_EQ(g.goal, "clicked");
+  ASSERT_EQ(g.results.size(), 2u);
+  EXPECT_EQ(g.results[1].label, "red");
+  EXPECT_EQ(g.results[1].successes, 1u);
+  EXPECT_EQ(g.results[1].trials, 4u);
+
+  // A scope keeps its order, duplicates and unknown experiments (empty goals).
+  const std::vector<std::string> scope = {Name(5), "unknown", Name(1), Name(5)};
+  auto scoped = service_.Experiments("", &scope);
+  ASSERT_TRUE(scoped.ok());
+  ASSERT_EQ(scoped->size(), 4u);
+  EXPECT_EQ(Dump(*scoped),
+            Dump({(*all)[5], ExperimentReport{"unknown", {}}, (*all)[1], (*all)[5]}));
+  const std::vector<std::string> empty;
+  auto nothing = service_.Experiments("", &empty);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->empty());
+}
+
+TEST_F(ServiceBatchTest, ExperimentsFailsWithTheFirstFailingExperimentsError) {
+  store_.broken = {Name(280), Name(100)};
+  auto all = service_.Experiments("", nullptr);
+  ASSERT_FALSE(all.ok());
+  EXPECT_TRUE(all.status().IsCorruption());
+  EXPECT_EQ(all.status().message(), "broken " + Name(100));
+  EXPECT_EQ(store_.batches, (std::vector<size_t>{256}));  // stops at the failing batch
+}
+
+TEST_F(ServiceBatchTest, MigrateReadsInBatchesAndCopiesEverything) {
+  store::MemoryStore dest;
+  auto stats = Migrate(store_, dest);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->namespaces, 1u);
+  EXPECT_EQ(stats->experiments, 300u);
+  EXPECT_EQ(stats->counters, 300u * 2 + 200);  // clicks on 2 of every 3 experiments
+  EXPECT_EQ(store_.batches, (std::vector<size_t>{256, 44}));
+  Service copy(&dest, ServiceOptions{});
+  EXPECT_EQ(Dump(*copy.Experiments("", nullptr)), Dump(*service_.Experiments("", nullptr)));
+  store_.broken = {Name(3)};
+  EXPECT_TRUE(Migrate(store_, dest).status().IsCorruption());
 }
 
 }  // namespace

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <future>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "hll/hll.h"
 #include "store/keys.h"
+#include "store/redis_pipeline.h"
 
 namespace gimel::store::redis {
 
@@ -60,6 +62,45 @@ Result<std::vector<std::string>> Strings(Value v, std::string_view what) {
   return out;
 }
 
+// A counter named by an experiment's index, before its value is read.
+struct IndexedCounter {
+  Counter counter;  // event and variant; hll not yet read
+  std::string key;  // keys::CounterKey
+};
+
+// The counters of `experiment` from its index replies (SMEMBERS of ExperimentCounterKeysKey,
+// HGETALL of CounterNamesKey), in SMEMBERS order. Members that are not counters of this
+// experiment are skipped (docs/key_schema.md). Error: an error reply, or kCorruption.
+Result<std::vector<IndexedCounter>> IndexedCounters(std::string_view ns,
+                                                    std::string_view experiment,
+                                                    Value members_reply, Value names_reply) {
+  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> members,
+                         Strings(std::move(members_reply),
+                                 "SMEMBERS " + keys::ExperimentCounterKeysKey(ns, experiment)));
+  GIMEL_ASSIGN_OR_RETURN(
+      std::vector<std::string> name_pairs,
+      Strings(std::move(names_reply), "HGETALL " + keys::CounterNamesKey(ns, experiment)));
+  std::unordered_map<std::string, std::string> recorded;  // counter key → event
+  for (size_t i = 0; i + 1 < name_pairs.size(); i += 2) {
+    recorded[std::move(name_pairs[i])] = std::move(name_pairs[i + 1]);
+  }
+  const std::string prefix = keys::CounterPrefix(ns, experiment);
+  std::vector<IndexedCounter> out;
+  out.reserve(members.size());
+  for (std::string& key : members) {
+    std::optional<std::string_view> event;
+    if (auto it = recorded.find(key); it != recorded.end()) event = it->second;
+    auto names = keys::ParseCounterKey(prefix, key, event);
+    if (!names) continue;  // not a counter of this experiment (see docs/key_schema.md)
+    IndexedCounter c;
+    c.counter.event = std::move(names->first);
+    c.counter.variant = std::move(names->second);
+    c.key = std::move(key);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 // Add's contract: OK, or kUnavailable / kIOError.
 Status ForAdd(Status s) {
   if (s.ok() || s.IsUnavailable() || s.code() == StatusCode::kIOError) return s;
@@ -67,6 +108,9 @@ Status ForAdd(Status s) {
 }
 
 }  // namespace
+
+static_assert(RedisKeyspaceStore::kMaxReadPipeline == PipelinePool::kMaxBatchCommands,
+              "bulk reads are chunked as the pool batches (redis_keyspace_store.h)");
 
 Status FirstError(const std::vector<Value>& replies, std::string_view what) {
   for (const Value& v : replies) {
@@ -235,58 +279,89 @@ Result<std::vector<std::string>> RedisKeyspaceStore::ListExperiments(std::string
   return Strings(std::move(replies[0]), "SMEMBERS " + key);
 }
 
+Result<std::vector<Value>> RedisKeyspaceStore::RunSyncChunked(std::vector<KeyedCommand> cmds) {
+  if (cmds.size() <= kMaxReadPipeline) return RunSync(std::move(cmds), false);
+  // One chunk after the other rather than all at once: each gets a full command timeout, and
+  // the pool's other connections stay free for the hot path (Add) meanwhile.
+  std::vector<Value> out;
+  out.reserve(cmds.size());
+  for (size_t begin = 0; begin < cmds.size(); begin += kMaxReadPipeline) {
+    const size_t end = std::min(cmds.size(), begin + kMaxReadPipeline);
+    std::vector<KeyedCommand> chunk(std::make_move_iterator(cmds.begin() + begin),
+                                    std::make_move_iterator(cmds.begin() + end));
+    GIMEL_ASSIGN_OR_RETURN(std::vector<Value> replies, RunSync(std::move(chunk), false));
+    for (Value& v : replies) out.push_back(std::move(v));
+  }
+  return out;
+}
+
 Result<std::vector<Counter>> RedisKeyspaceStore::ReadExperiment(std::string_view ns,
                                                                 std::string_view experiment) {
-  const std::string set_key = keys::ExperimentCounterKeysKey(ns, experiment);
-  const std::string names_key = keys::CounterNamesKey(ns, experiment);
+  GIMEL_ASSIGN_OR_RETURN(std::vector<std::vector<Counter>> read,
+                         ReadExperiments(ns, {std::string(experiment)}));
+  return std::move(read[0]);
+}
+
+Result<std::vector<std::vector<Counter>>> RedisKeyspaceStore::ReadExperiments(
+    std::string_view ns, const std::vector<std::string>& experiments) {
+  // Phase 1: every experiment's index (its counter keys, and the names of those with ':').
+  // Every command has one key, so a cluster backend routes each to its own node: a batch may
+  // mix slots freely (Backend::Run).
   std::vector<KeyedCommand> index;
-  index.push_back(Cmd(set_key, {"SMEMBERS", set_key}));
-  index.push_back(Cmd(names_key, {"HGETALL", names_key}));
-  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> index_replies, RunSync(std::move(index), false));
-  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> members,
-                         Strings(std::move(index_replies[0]), "SMEMBERS " + set_key));
-  GIMEL_ASSIGN_OR_RETURN(std::vector<std::string> name_pairs,
-                         Strings(std::move(index_replies[1]), "HGETALL " + names_key));
-  std::unordered_map<std::string, std::string> recorded;  // counter key → event
-  for (size_t i = 0; i + 1 < name_pairs.size(); i += 2) {
-    recorded[std::move(name_pairs[i])] = std::move(name_pairs[i + 1]);
+  index.reserve(2 * experiments.size());
+  for (const std::string& experiment : experiments) {
+    const std::string set_key = keys::ExperimentCounterKeysKey(ns, experiment);
+    const std::string names_key = keys::CounterNamesKey(ns, experiment);
+    index.push_back(Cmd(set_key, {"SMEMBERS", set_key}));
+    index.push_back(Cmd(names_key, {"HGETALL", names_key}));
+  }
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> index_replies, RunSyncChunked(std::move(index)));
+  // As ReadExperiment one experiment after the other would: stop at the first experiment whose
+  // index cannot be read, read the counters of the experiments before it only, and return its
+  // error unless one of those fails first.
+  std::vector<std::vector<IndexedCounter>> planned;
+  planned.reserve(experiments.size());
+  Status index_error;
+  for (size_t i = 0; i < experiments.size(); ++i) {
+    Result<std::vector<IndexedCounter>> counters = IndexedCounters(
+        ns, experiments[i], std::move(index_replies[2 * i]), std::move(index_replies[2 * i + 1]));
+    if (!counters.ok()) {
+      index_error = counters.status();
+      break;
+    }
+    planned.push_back(std::move(counters).value());
   }
 
-  const std::string prefix = keys::CounterPrefix(ns, experiment);
-  std::vector<Counter> out;
-  std::vector<std::string> counter_keys;
+  // Phase 2: every counter's GET.
   std::vector<KeyedCommand> gets;
-  for (std::string& key : members) {
-    std::optional<std::string_view> event;
-    if (auto it = recorded.find(key); it != recorded.end()) event = it->second;
-    auto names = keys::ParseCounterKey(prefix, key, event);
-    if (!names) continue;  // not a counter of this experiment (see docs/key_schema.md)
-    Counter c;
-    c.event = std::move(names->first);
-    c.variant = std::move(names->second);
-    out.push_back(std::move(c));
-    gets.push_back(Cmd(key, {"GET", key}));
-    counter_keys.push_back(std::move(key));
+  for (const std::vector<IndexedCounter>& counters : planned) {
+    for (const IndexedCounter& c : counters) gets.push_back(Cmd(c.key, {"GET", c.key}));
   }
-  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> values, RunSync(std::move(gets), false));
-  std::vector<Counter> present;
-  present.reserve(out.size());
-  for (size_t i = 0; i < out.size(); ++i) {
-    Value& v = values[i];
-    if (v.is_nil()) continue;  // indexed but never written (or deleted): nothing counted
-    if (v.type != Value::Type::kString) {
-      return Status::Corruption("redis counter \"" + counter_keys[i] +
-                                "\" is not a string: " + v.str);
+  GIMEL_ASSIGN_OR_RETURN(std::vector<Value> values, RunSyncChunked(std::move(gets)));
+  std::vector<std::vector<Counter>> out;
+  out.reserve(planned.size());
+  size_t next = 0;
+  for (std::vector<IndexedCounter>& counters : planned) {
+    std::vector<Counter> present;
+    present.reserve(counters.size());
+    for (IndexedCounter& c : counters) {
+      Value& v = values[next++];
+      if (v.is_nil()) continue;  // indexed but never written (or deleted): nothing counted
+      if (v.type != Value::Type::kString) {
+        return Status::Corruption("redis counter \"" + c.key + "\" is not a string: " + v.str);
+      }
+      Status valid = hll::Validate(v.str);
+      if (!valid.ok()) {
+        return Status::Corruption("redis counter \"" + c.key +
+                                  "\" is not a valid HLL: " + valid.message());
+      }
+      c.counter.hll = std::move(v.str);
+      present.push_back(std::move(c.counter));
     }
-    Status valid = hll::Validate(v.str);
-    if (!valid.ok()) {
-      return Status::Corruption("redis counter \"" + counter_keys[i] +
-                                "\" is not a valid HLL: " + valid.message());
-    }
-    out[i].hll = std::move(v.str);
-    present.push_back(std::move(out[i]));
+    out.push_back(std::move(present));
   }
-  return present;
+  if (!index_error.ok()) return index_error;
+  return out;
 }
 
 Status RedisKeyspaceStore::DeleteExperiment(std::string_view ns, std::string_view experiment) {

@@ -84,6 +84,10 @@ class RedisKeyspaceStore final : public Store {
   static constexpr std::chrono::seconds kIndexRefresh{60};
   // The index cache is cleared when it grows past this many counters (bounded memory).
   static constexpr size_t kMaxIndexCache = 1 << 20;
+  // Bulk reads (ReadExperiments) are sent in pipelines of at most this many commands: the
+  // PipelinePool's batch size (redis_pipeline.h), so that one report neither sends an unbounded
+  // pipeline nor holds a connection much longer than a batch of concurrent requests would.
+  static constexpr size_t kMaxReadPipeline = 4096;
 
   RedisKeyspaceStore(std::unique_ptr<Backend> backend, std::chrono::milliseconds command_timeout,
                      std::string_view name);
@@ -94,6 +98,11 @@ class RedisKeyspaceStore final : public Store {
   Result<std::vector<std::string>> ListExperiments(std::string_view ns) override;
   Result<std::vector<Counter>> ReadExperiment(std::string_view ns,
                                               std::string_view experiment) override;
+  // Two phases whatever the number of experiments: every experiment's index reads (SMEMBERS +
+  // HGETALL) in one pipeline, then every counter's GET; each phase is split into pipelines of
+  // at most kMaxReadPipeline commands.
+  Result<std::vector<std::vector<Counter>>> ReadExperiments(
+      std::string_view ns, const std::vector<std::string>& experiments) override;
   Status DeleteExperiment(std::string_view ns, std::string_view experiment) override;
   Status MergeCounter(std::string_view ns, std::string_view experiment, std::string_view event,
                       std::string_view variant, std::string_view hll) override;
@@ -103,6 +112,9 @@ class RedisKeyspaceStore final : public Store {
  private:
   // Blocking Run / RunAtomic.
   Result<std::vector<Value>> RunSync(std::vector<KeyedCommand> cmds, bool atomic);
+  // RunSync(cmds, false) in consecutive pipelines of at most kMaxReadPipeline commands, each
+  // with its own deadline; the replies of all, in order.
+  Result<std::vector<Value>> RunSyncChunked(std::vector<KeyedCommand> cmds);
   Clock::time_point Deadline() const { return Clock::now() + command_timeout_; }
 
   // True if the tuple's index entries were acknowledged less than kIndexRefresh ago, in

@@ -11,9 +11,11 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "hll/hll.h"
 #include "store/keys.h"
+#include "store/redis_keyspace_store.h"
 #include "support/redis_server.h"
 #include "support/store_testing.h"
 
@@ -252,6 +254,7 @@ TEST_F(RedisStoreTest, StoreDownGivesUnavailableFastThenRecoversWithoutReopening
   }
   EXPECT_TRUE(store->Health().IsUnavailable());
   EXPECT_TRUE(store->ReadExperiment("ns", "e").status().IsUnavailable());
+  EXPECT_TRUE(store->ReadExperiments("ns", {"e", "f"}).status().IsUnavailable());
 
   ASSERT_TRUE(server_.Start());  // same port, empty data (no persistence)
   Status s;
@@ -526,6 +529,227 @@ TEST_F(RedisStoreTest, WritesExactlyTheOriginalGimelLayout) {
   EXPECT_EQ(c.Command({"TYPE", "alephbet:button color:counter_names"}).str, "hash");
   EXPECT_EQ(c.Command({"HGETALL", "alephbet:button color:counter_names"}).SortedStrings(),
             (std::vector<std::string>{"alephbet:counters:button color:goal:x:red", "goal:x"}));
+}
+
+// ---- ReadExperiments -------------------------------------------------------------------------
+
+// experiment → (event, variant) → distinct uuids added.
+using Model = std::map<std::string, std::map<std::pair<std::string, std::string>, uint64_t>>;
+
+// Adds (i + j) % 5 + 1 distinct uuids to counter j of experiment i, all at once (many Adds in
+// flight, as under load), and records them in *model.
+void AddAll(Store& store, std::string_view ns, const std::vector<std::string>& experiments,
+            const std::vector<std::pair<std::string, std::string>>& counters, Model* model) {
+  auto uuids = [](size_t i, size_t j) { return (i + j) % 5 + 1; };
+  int total = 0;
+  for (size_t i = 0; i < experiments.size(); ++i) {
+    for (size_t j = 0; j < counters.size(); ++j) total += static_cast<int>(uuids(i, j));
+  }
+  std::atomic<int> pending{total};
+  std::atomic<int> failed{0};
+  std::promise<void> all_done;
+  for (size_t i = 0; i < experiments.size(); ++i) {
+    for (size_t j = 0; j < counters.size(); ++j) {
+      const auto& [event, variant] = counters[j];
+      (*model)[experiments[i]][{event, variant}] = uuids(i, j);
+      for (size_t u = 0; u < uuids(i, j); ++u) {
+        const std::string uuid = Id("u", static_cast<int>(u));
+        store.Add({ns, experiments[i], event, variant, uuid}, [&](Status s) {
+          if (!s.ok()) failed.fetch_add(1);
+          if (pending.fetch_sub(1) == 1) all_done.set_value();
+        });
+      }
+    }
+  }
+  if (total > 0) {
+    ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  }
+  ASSERT_EQ(failed.load(), 0);
+}
+
+std::vector<std::tuple<std::string, std::string, std::string>> SortedCounters(
+    const std::vector<Counter>& counters) {
+  std::vector<std::tuple<std::string, std::string, std::string>> out;
+  for (const Counter& c : counters) out.emplace_back(c.event, c.variant, c.hll);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ReadExperiments(ns, names) answers, for each name, what ReadExperiment does and what the
+// model holds (nothing for an experiment it does not know).
+void ExpectReadExperimentsMatches(Store& store, std::string_view ns,
+                                  const std::vector<std::string>& names, const Model& model) {
+  auto batched = store.ReadExperiments(ns, names);
+  ASSERT_TRUE(batched.ok()) << batched.status().ToString();
+  ASSERT_EQ(batched->size(), names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto single = store.ReadExperiment(ns, names[i]);
+    ASSERT_TRUE(single.ok()) << names[i] << ": " << single.status().ToString();
+    EXPECT_EQ(SortedCounters((*batched)[i]), SortedCounters(*single)) << names[i];
+    std::map<std::pair<std::string, std::string>, uint64_t> counts;
+    for (const Counter& c : (*batched)[i]) counts[{c.event, c.variant}] = *hll::Count(c.hll);
+    auto it = model.find(names[i]);
+    EXPECT_EQ(counts, it == model.end() ? Model::mapped_type{} : it->second) << names[i];
+  }
+}
+
+// Experiment names that stress the keyspace: ':' (also as a prefix of another experiment's
+// keys), spaces, '/', non-ASCII.
+std::vector<std::string> TrickyExperiments(int generated) {
+  std::vector<std::string> names = {"e",         "e:x",         "with:colon:s", "a b/c",
+                                    "ünïcode π", "日本語:実験", "x:y:z",        "plain"};
+  for (int i = 0; i < generated; ++i) names.push_back(Id("gen-", i));
+  return names;
+}
+
+const std::vector<std::pair<std::string, std::string>> kTrickyCounters = {
+    {"participate", "red"},   {"participate", "red:dark"}, {"goal:clicked", "red:dark"},
+    {"goal:clicked", "blue"}, {"a b/c", "日本語"},         {"x:y", "1:2"}};
+
+TEST_F(RedisStoreTest, ReadExperimentsMatchesReadExperimentForEachName) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::string ns = "ns:π";
+  const std::vector<std::string> experiments = TrickyExperiments(40);
+  Model model;
+  AddAll(*store, ns, experiments, kTrickyCounters, &model);
+  // An experiment written by the original Gimel, an index entry whose counter was never
+  // written and a foreign key in an index (both skipped, as ReadExperiment does).
+  RedisClient c = server_.Client();
+  OriginalTrack(c, ns, "original", "participate", "a", "x");
+  OriginalTrack(c, ns, "original", "goal", "a", "x");
+  model["original"] = {{{"participate", "a"}, 1}, {{"goal", "a"}, 1}};
+  c.Command({"SADD", ns + ":plain:counter_keys", ns + ":counters:plain:goal:v",
+             ns + ":counters:zz:goal:v"});
+
+  std::vector<std::string> names = Sorted(*store->ListExperiments(ns));
+  ASSERT_EQ(names.size(), experiments.size() + 1);
+  ExpectReadExperimentsMatches(*store, ns, names, model);
+  // Any order, duplicates, unknown experiments (also in another namespace).
+  std::vector<std::string> mixed = {"never", "e:x", "original", "e:x", "", "e"};
+  mixed.insert(mixed.end(), experiments.rbegin(), experiments.rend());
+  ExpectReadExperimentsMatches(*store, ns, mixed, model);
+  ExpectReadExperimentsMatches(*store, "other", mixed, Model{});
+  ExpectReadExperimentsMatches(*store, ns, {"never"}, model);
+
+  // An empty list is answered without a command.
+  ASSERT_EQ(c.Command({"CONFIG", "RESETSTAT"}).str, "OK");
+  auto none = store->ReadExperiments(ns, {});
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(c.Command({"INFO", "commandstats"}).str.find("cmdstat_smembers"), std::string::npos);
+}
+
+TEST_F(RedisStoreTest, ReadExperimentsSplitsLargeReadsIntoSeveralPipelines) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  // 2 index reads per experiment and 2 GETs: both phases exceed one pipeline.
+  const size_t n = redis::RedisKeyspaceStore::kMaxReadPipeline / 2 + 50;
+  std::vector<std::string> experiments;
+  for (size_t i = 0; i < n; ++i) experiments.push_back(Id("exp:", static_cast<int>(i)));
+  Model model;
+  AddAll(*store, "ns", experiments, {{"participate", "v"}, {"goal:x", "v"}}, &model);
+  RedisClient c = server_.Client();
+  ASSERT_EQ(c.Command({"CONFIG", "RESETSTAT"}).str, "OK");
+  auto read = store->ReadExperiments("ns", experiments);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), n);
+  for (size_t i = 0; i < n; ++i) {
+    std::map<std::pair<std::string, std::string>, uint64_t> counts;
+    for (const Counter& counter : (*read)[i]) {
+      counts[{counter.event, counter.variant}] = *hll::Count(counter.hll);
+    }
+    ASSERT_EQ(counts, model[experiments[i]]) << experiments[i];
+  }
+  // Each command was sent once.
+  const std::string stats = c.Command({"INFO", "commandstats"}).str;
+  EXPECT_NE(stats.find("cmdstat_smembers:calls=" + std::to_string(n) + ","), std::string::npos)
+      << stats;
+  EXPECT_NE(stats.find("cmdstat_get:calls=" + std::to_string(2 * n) + ","), std::string::npos)
+      << stats;
+}
+
+TEST_F(RedisStoreTest, ReadExperimentsFailsAsReadingOneByOneWould) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Model model;
+  AddAll(*store, "ns", {"a", "b", "c", "d", "e"}, {{"participate", "v"}, {"goal", "v:w"}}, &model);
+  RedisClient c = server_.Client();
+  // "b": a counter that is not an HLL; "d": an index that is not a set (WRONGTYPE).
+  ASSERT_EQ(c.Command({"SET", "ns:counters:b:goal:v:w", "HYLL garbage"}).str, "OK");
+  ASSERT_EQ(c.Command({"DEL", "ns:d:counter_keys"}).integer, 1);
+  ASSERT_EQ(c.Command({"SET", "ns:d:counter_keys", "x"}).str, "OK");
+
+  const std::vector<std::vector<std::string>> cases = {{"a", "b", "c", "d", "e"},
+                                                       {"a", "c", "d", "b", "e"},
+                                                       {"d", "b"},
+                                                       {"b", "d"},
+                                                       {"d"},
+                                                       {"e", "b"},
+                                                       {"a", "c", "e"}};
+  for (const std::vector<std::string>& names : cases) {
+    auto batched = store->ReadExperiments("ns", names);
+    auto one_by_one = store->Store::ReadExperiments("ns", names);  // the default: a loop
+    ASSERT_EQ(batched.ok(), one_by_one.ok()) << ::testing::PrintToString(names);
+    if (batched.ok()) {
+      ASSERT_EQ(batched->size(), names.size());
+      for (size_t i = 0; i < names.size(); ++i) {
+        EXPECT_EQ(SortedCounters((*batched)[i]), SortedCounters((*one_by_one)[i])) << names[i];
+      }
+    } else {
+      EXPECT_EQ(batched.status().ToString(), one_by_one.status().ToString())
+          << ::testing::PrintToString(names);
+    }
+  }
+  Status bad_counter = store->ReadExperiments("ns", {"a", "b", "c", "d"}).status();
+  EXPECT_TRUE(bad_counter.IsCorruption());
+  EXPECT_NE(bad_counter.message().find("ns:counters:b:goal:v:w"), std::string::npos)
+      << bad_counter.ToString();
+  Status bad_index = store->ReadExperiments("ns", {"a", "c", "d", "b"}).status();
+  EXPECT_TRUE(bad_index.IsCorruption());
+  EXPECT_NE(bad_index.message().find("SMEMBERS ns:d:counter_keys"), std::string::npos)
+      << bad_index.ToString();
+}
+
+// The redis-cluster store shares RedisKeyspaceStore: its reads are routed key by key, an
+// experiment's keys living on different nodes. (Here rather than in cluster_store_test.cc to
+// keep the ReadExperiments tests together.)
+TEST(RedisClusterReadExperiments, MatchesReadExperimentAcrossSlotsAndPipelines) {
+  gimel::testing::RedisCluster cluster(3);
+  ASSERT_TRUE(cluster.Start());
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedisCluster;
+  o.cluster_nodes = {cluster.addresses()[0]};
+  o.redis.connect_timeout_ms = 500;
+  o.redis.command_timeout_ms = 2000;
+  auto opened = OpenRedisClusterStore(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  const std::string ns = "ns:π";
+  Model model;
+  AddAll(store, ns, TrickyExperiments(30), kTrickyCounters, &model);
+  std::vector<std::string> names = Sorted(*store.ListExperiments(ns));
+  ASSERT_EQ(names.size(), model.size());
+  names.push_back("never");
+  ExpectReadExperimentsMatches(store, ns, names, model);
+  auto none = store.ReadExperiments(ns, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  // More index reads than one pipeline holds.
+  std::vector<std::string> many;
+  for (size_t i = 0; i < redis::RedisKeyspaceStore::kMaxReadPipeline / 2 + 50; ++i) {
+    many.push_back(Id("many:", static_cast<int>(i)));
+  }
+  Model many_model;
+  AddAll(store, "big", many, {{"participate", "v"}}, &many_model);
+  auto read = store.ReadExperiments("big", many);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), many.size());
+  for (size_t i = 0; i < many.size(); ++i) {
+    const uint64_t want = many_model[many[i]][{"participate", "v"}];
+    ASSERT_EQ(CountOf((*read)[i], "participate", "v"), want) << many[i];
+  }
 }
 
 // ---- Keyspace (store/keys.h) -----------------------------------------------------------------

@@ -97,6 +97,21 @@ class Store {
   // Error: kCorruption if a stored HLL fails validation.
   virtual Result<std::vector<Counter>> ReadExperiment(std::string_view ns,
                                                       std::string_view experiment) = 0;
+  // ReadExperiment of each of `experiments`, in the same order (one entry per name, duplicates
+  // included; empty for an unknown experiment). Error: the error that calling ReadExperiment on
+  // the names in order would give first. Stores that pay a round trip per read (redis) override
+  // it to read all the experiments in a few pipelines; the default reads them one by one.
+  // Defined here, not in store.cc: the backend libraries do not link gimel_store.
+  virtual Result<std::vector<std::vector<Counter>>> ReadExperiments(
+      std::string_view ns, const std::vector<std::string>& experiments) {
+    std::vector<std::vector<Counter>> out;
+    out.reserve(experiments.size());
+    for (const std::string& experiment : experiments) {
+      GIMEL_ASSIGN_OR_RETURN(std::vector<Counter> counters, ReadExperiment(ns, experiment));
+      out.push_back(std::move(counters));
+    }
+    return out;
+  }
   // Removes the experiment's counters and index entries. OK if it did not exist.
   virtual Status DeleteExperiment(std::string_view ns, std::string_view experiment) = 0;
   // Unions `hll` (validated HYLL bytes) into the counter and indexes it, creating it if
