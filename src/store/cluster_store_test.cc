@@ -1,5 +1,6 @@
 // The redis-cluster store against a real 3-master Redis Cluster (tests/support/redis_server.h),
-// including a slot migration under load (MOVED / ASK).
+// including a slot migration under load (MOVED / ASK), and master failovers (graceful and
+// crash) on a cluster with one replica per master.
 #include "store/cluster_store.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <iostream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -427,6 +431,316 @@ TEST(ClusterAuth, PasswordProtectedCluster) {
   EXPECT_EQ(OpenRedisClusterStore(o).status().code(), StatusCode::kPermissionDenied);
   o.redis.password.clear();
   EXPECT_EQ(OpenRedisClusterStore(o).status().code(), StatusCode::kPermissionDenied);
+}
+
+// ---- Failover (3 masters, 1 replica each) ---------------------------------------------------
+
+// Add traffic from several threads until Stop(): experiment ("fo", "e"), event "participate",
+// uuid "T-I" from thread T, variant "vN" with N = I % kVariants (so the counters spread over
+// every master), at most kMaxInFlight Adds in flight. Records every Add's outcome and latency.
+class Traffic {
+ public:
+  static constexpr int kVariants = 12;
+  static constexpr int kMaxInFlight = 48;
+
+  struct Done {
+    std::string variant;
+    std::string uuid;
+    Clock::time_point start;
+    Clock::time_point end;
+    Status status;
+  };
+
+  static std::string Variant(int i) { return Id("v", i % kVariants); }
+  static std::string CounterOf(std::string_view variant) {
+    return keys::CounterKey("fo", "e", "participate", variant);
+  }
+
+  Traffic(Store& store, int threads) : state_(std::make_shared<State>()) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([&store, t, state = state_] {
+        for (int i = 0; !state->stop.load(); ++i) {
+          while (state->in_flight.load() >= kMaxInFlight && !state->stop.load()) {
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+          state->in_flight.fetch_add(1);
+          auto done = std::make_shared<Done>();
+          done->variant = Variant(i);
+          done->uuid = Id(std::to_string(t) + "-", i);
+          done->start = Clock::now();
+          store.Add({"fo", "e", "participate", done->variant, done->uuid},
+                    [state, done](Status st) {
+                      done->end = Clock::now();
+                      done->status = std::move(st);
+                      {
+                        std::lock_guard<std::mutex> lock(state->mu);
+                        state->done.push_back(std::move(*done));
+                      }
+                      state->in_flight.fetch_sub(1);
+                    });
+          // Paced (the machine is shared), still hundreds of events per second per thread.
+          std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+      });
+    }
+  }
+  ~Traffic() { (void)Stop(); }
+
+  // Stops the threads and waits up to 10 s for every Add in flight to complete.
+  ::testing::AssertionResult Stop() {
+    state_->stop = true;
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (state_->in_flight.load() > 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    if (state_->in_flight.load() == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << state_->in_flight.load() << " Adds never completed";
+  }
+
+  // REQUIRES: Stop() succeeded.
+  std::vector<Done> done() const {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->done;
+  }
+
+ private:
+  // Shared with the callbacks, which may outlive a failed Stop().
+  struct State {
+    std::atomic<bool> stop{false};
+    std::atomic<int> in_flight{0};
+    mutable std::mutex mu;
+    std::vector<Done> done;  // Guarded by mu.
+  };
+  std::shared_ptr<State> state_;
+  std::vector<std::thread> threads_;
+};
+
+// Every failure must be kUnavailable (HTTP 503: the client keeps the event and retries), never
+// kIOError (500) or anything else.
+::testing::AssertionResult AllFailuresUnavailable(const std::vector<Traffic::Done>& done) {
+  for (const Traffic::Done& d : done) {
+    if (!d.status.ok() && !d.status.IsUnavailable()) {
+      return ::testing::AssertionFailure() << d.uuid << ": " << d.status.ToString();
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// No Add started at or after `t` failed.
+::testing::AssertionResult NoFailureSince(const std::vector<Traffic::Done>& done,
+                                          Clock::time_point t) {
+  int failed = 0;
+  const Traffic::Done* first = nullptr;
+  for (const Traffic::Done& d : done) {
+    if (d.status.ok() || d.start < t) continue;
+    ++failed;
+    if (first == nullptr || d.start < first->start) first = &d;
+  }
+  if (failed == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << failed << " Adds failed, the first: " << first->uuid
+                                       << ": " << first->status.ToString();
+}
+
+// Checks that every counter read back through the store holds every uuid of `counted`
+// (variant → local HLL of the uuids that must be there).
+void ExpectCounted(Store& store, const std::map<std::string, std::string>& counted) {
+  auto read = store.ReadExperiment("fo", "e");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  for (const auto& [variant, expected] : counted) {
+    const Counter* c = Find(*read, "participate", variant);
+    ASSERT_NE(c, nullptr) << variant;
+    EXPECT_TRUE(Contains(c->hll, expected)) << variant;
+  }
+}
+
+milliseconds Millis(Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d); }
+
+class ClusterFailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cluster_ = std::make_unique<RedisCluster>(3, "", /*replicas_per_master=*/1);
+    ASSERT_TRUE(cluster_->Start());
+    // The master serving v0's counter (and some of the other variants'), and its replica.
+    slot_ = static_cast<int>(keys::HashSlot(Traffic::CounterOf(Traffic::Variant(0))));
+    master_ = cluster_->NodeForSlot(slot_);
+    ASSERT_GE(master_, 0);
+    ASSERT_TRUE(cluster_->IsMaster(master_));
+    replica_ = cluster_->ReplicaOf(master_);
+    ASSERT_GE(replica_, 0);
+    for (int i = 0; i < Traffic::kVariants; ++i) {
+      const std::string variant = Traffic::Variant(i);
+      const int slot = static_cast<int>(keys::HashSlot(Traffic::CounterOf(variant)));
+      if (cluster_->NodeForSlot(slot) == master_) on_master_.insert(variant);
+    }
+    ASSERT_LT(on_master_.size(), static_cast<size_t>(Traffic::kVariants));  // others too
+  }
+
+  StoreOptions Options() const {
+    StoreOptions o;
+    o.kind = StoreOptions::Kind::kRedisCluster;
+    o.cluster_nodes = cluster_->addresses();
+    o.redis.connect_timeout_ms = 200;
+    o.redis.command_timeout_ms = kCommandTimeoutMs;
+    return o;
+  }
+
+  static constexpr int kCommandTimeoutMs = 1000;
+
+  std::unique_ptr<RedisCluster> cluster_;  // stops every node it started
+  int slot_ = -1;
+  int master_ = -1;
+  int replica_ = -1;
+  std::set<std::string> on_master_;  // the variants whose counter master_ serves
+};
+
+// The story: an operator promotes a replica (CLUSTER FAILOVER, e.g. before upgrading its
+// master's host) while events keep arriving. The replica catches up with its master before
+// taking over, so nothing acknowledged may be lost; the store must follow the new topology
+// (the old master answers MOVED) without a restart, and any event it could not store must be
+// reported as kUnavailable (503), never acknowledged and dropped.
+TEST_F(ClusterFailoverTest, ManualFailoverUnderLoadLosesNoAcknowledgedEvent) {
+  auto opened = OpenRedisClusterStore(Options());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+
+  Traffic traffic(store, /*threads=*/3);
+  std::this_thread::sleep_for(milliseconds(300));
+  RedisClient r = cluster_->node(replica_).Client();
+  ASSERT_EQ(r.Command({"CLUSTER", "FAILOVER"}).str, "OK");
+  ASSERT_TRUE(cluster_->WaitUntilMaster(replica_, std::chrono::seconds(10)));
+  const Clock::time_point promoted_at = Clock::now();
+  std::this_thread::sleep_for(milliseconds(500));
+  ASSERT_TRUE(traffic.Stop());
+
+  EXPECT_FALSE(cluster_->IsMaster(master_));
+  EXPECT_EQ(cluster_->NodeForSlot(slot_), replica_);
+  const std::vector<Traffic::Done> done = traffic.done();
+  EXPECT_TRUE(AllFailuresUnavailable(done));
+  // Writes after the promotion go to the new master (MOVED from the old one, refresh).
+  EXPECT_TRUE(NoFailureSince(done, promoted_at));
+  std::map<std::string, std::string> counted;
+  int failed = 0;
+  int after_on_master = 0;
+  for (const Traffic::Done& d : done) {
+    if (!d.status.ok()) {
+      ++failed;
+      continue;
+    }
+    auto [it, inserted] = counted.try_emplace(d.variant, hll::Empty());
+    hll::Add(&it->second, d.uuid);
+    if (d.start > promoted_at && on_master_.contains(d.variant)) ++after_on_master;
+  }
+  EXPECT_GT(after_on_master, 20) << "too few writes to the new master";
+  std::cout << "[   INFO   ] " << failed << " of " << done.size() << " Adds failed\n";
+  ExpectCounted(store, counted);
+
+  // The store's counts are the new master's.
+  const std::string key = Traffic::CounterOf(Traffic::Variant(0));
+  auto read = store.ReadExperiment("fo", "e");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(static_cast<long long>(CountOf(*read, "participate", Traffic::Variant(0))),
+            r.Command({"PFCOUNT", key}).integer);
+  ASSERT_OK(Add(store, "fo", "e", "participate", Traffic::Variant(0), "last"));
+}
+
+// The story: the host of a master dies (SIGKILL) under load. Until its replica is promoted
+// (cluster-node-timeout 1 s, then an election), events for its slots cannot be stored and the
+// cluster reports CLUSTERDOWN for all slots: the store must answer kUnavailable quickly (no
+// Add may hang past the command timeout), and then recover by itself — no restart — routing
+// to the promoted replica.
+//
+// Redis replicates asynchronously: a PFADD the dead master acknowledged may not have reached
+// its replica, and is then lost by Redis itself, whatever the client does. So this test does
+// not require events acknowledged by the dead master before the crash to survive; it requires
+// that every event acknowledged by a surviving master (at any time), and every event
+// acknowledged after the store recovered, is counted.
+TEST_F(ClusterFailoverTest, MasterCrashUnderLoadRecoversByItself) {
+  StoreOptions o = Options();
+  // The only seed is the node that dies: to find the new topology the store must ask the nodes
+  // it has learned of.
+  o.cluster_nodes = {cluster_->node(master_).address()};
+  auto opened = OpenRedisClusterStore(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+
+  Traffic traffic(store, /*threads=*/3);
+  std::this_thread::sleep_for(milliseconds(300));
+  const Clock::time_point killed_at = Clock::now();
+  cluster_->KillNode(master_);
+
+  // Probe the dead master's counter until an Add succeeds again, noting when its replica
+  // says it has taken over.
+  std::vector<Traffic::Done> probes;
+  Clock::time_point promoted_at{};
+  Clock::time_point recovered_at{};
+  for (int i = 0; Clock::now() - killed_at < std::chrono::seconds(30); ++i) {
+    Traffic::Done p;
+    p.variant = Traffic::Variant(0);
+    p.uuid = Id("probe-", i);
+    p.start = Clock::now();
+    p.status = Add(store, "fo", "e", "participate", p.variant, p.uuid);
+    p.end = Clock::now();
+    probes.push_back(p);
+    if (p.status.ok()) {
+      recovered_at = p.end;
+      break;
+    }
+    if (promoted_at == Clock::time_point{} && cluster_->IsMaster(replica_)) {
+      promoted_at = Clock::now();
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_NE(recovered_at, Clock::time_point{})
+      << "no Add succeeded within 30 s of the crash: " << probes.back().status.ToString();
+  if (promoted_at == Clock::time_point{}) promoted_at = recovered_at;
+  std::cout << "[   INFO   ] replica promoted " << Millis(promoted_at - killed_at).count()
+            << " ms, store recovered " << Millis(recovered_at - killed_at).count()
+            << " ms after the crash\n";
+  // The store notices by itself (a failed node triggers a refresh), not only through its
+  // periodic refresh (30 s).
+  EXPECT_LT(recovered_at - promoted_at, std::chrono::seconds(5));
+  // Every surviving node sees the promoted replica; from then on every Add must succeed.
+  ASSERT_TRUE(cluster_->WaitUntilMaster(replica_, std::chrono::seconds(10)));
+  const Clock::time_point settled_at = Clock::now();
+  // The store no longer counts the dead node among the masters (PING, SCAN go to live ones).
+  EXPECT_OK(store.Health());
+  auto namespaces = store.ListNamespaces();
+  ASSERT_TRUE(namespaces.ok()) << namespaces.status().ToString();
+  EXPECT_EQ(*namespaces, std::vector<std::string>{"fo"});
+  std::this_thread::sleep_for(milliseconds(500));
+  ASSERT_TRUE(traffic.Stop());
+
+  EXPECT_EQ(cluster_->NodeForSlot(slot_), replica_);
+  std::vector<Traffic::Done> done = traffic.done();
+  done.insert(done.end(), probes.begin(), probes.end());
+  EXPECT_TRUE(AllFailuresUnavailable(done));
+  EXPECT_TRUE(NoFailureSince(done, settled_at));
+  std::map<std::string, std::string> counted;
+  int failed = 0;
+  int after_on_master = 0;
+  Clock::duration slowest{};
+  for (const Traffic::Done& d : done) {
+    slowest = std::max(slowest, d.end - d.start);
+    if (!d.status.ok()) {
+      ++failed;
+      continue;
+    }
+    if (on_master_.contains(d.variant) && d.start < recovered_at) continue;  // see above
+    auto [it, inserted] = counted.try_emplace(d.variant, hll::Empty());
+    hll::Add(&it->second, d.uuid);
+    if (on_master_.contains(d.variant)) ++after_on_master;
+  }
+  std::cout << "[   INFO   ] " << failed << " of " << done.size()
+            << " Adds failed; slowest Add: " << Millis(slowest).count() << " ms\n";
+  EXPECT_GT(failed, 0) << "the crash went unnoticed?";
+  EXPECT_GT(after_on_master, 20) << "too few writes to the promoted replica";
+  // No Add hangs: each is bounded by its deadline (start + the command timeout) plus, at worst,
+  // the reply wait (the command timeout) of a command sent just before it. (A killed node's
+  // connections are reset, so in practice failures come within milliseconds.)
+  EXPECT_LT(slowest, milliseconds(2 * kCommandTimeoutMs + 500));
+  ExpectCounted(store, counted);
 }
 
 }  // namespace

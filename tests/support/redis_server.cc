@@ -214,7 +214,7 @@ std::string RedisServer::address() const { return "127.0.0.1:" + std::to_string(
       args.insert(args.end(),
                   {"--cluster-enabled", "yes", "--cluster-port", std::to_string(cluster_port_),
                    "--cluster-config-file", dir_ + "/nodes-" + std::to_string(port_) + ".conf",
-                   "--cluster-node-timeout", "5000"});
+                   "--cluster-node-timeout", std::to_string(options_.cluster_node_timeout_ms)});
     }
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
     pid_ = Spawn(args);
@@ -273,8 +273,10 @@ RedisClient RedisServer::Client() const {
 
 // ---- RedisCluster ---------------------------------------------------------------------------
 
-RedisCluster::RedisCluster(int masters, std::string password)
-    : masters_(std::max(3, masters)), password_(std::move(password)) {}
+RedisCluster::RedisCluster(int masters, std::string password, int replicas_per_master)
+    : masters_(std::max(3, masters)),
+      password_(std::move(password)),
+      replicas_per_master_(std::max(0, replicas_per_master)) {}
 
 RedisCluster::~RedisCluster() {
   for (auto& n : nodes_) n->Kill();
@@ -287,17 +289,25 @@ std::vector<std::string> RedisCluster::addresses() const {
 }
 
 ::testing::AssertionResult RedisCluster::Start() {
-  for (int i = 0; i < masters_; ++i) {
+  const int total = masters_ * (1 + replicas_per_master_);
+  for (int i = 0; i < total; ++i) {
     RedisServerOptions o;
     o.password = password_;
     o.cluster = true;
+    if (replicas_per_master_ > 0) {
+      // Fast failover: a master unreachable for 1 s is failed, and its replica may take over
+      // however long it has been disconnected. A replica's first sync starts at once.
+      o.cluster_node_timeout_ms = 1000;
+      o.extra_args = {"--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0"};
+    }
     nodes_.push_back(std::make_unique<RedisServer>(o));
     auto started = nodes_.back()->Start();
     if (!started) return started;
   }
   std::vector<std::string> args = {"redis-cli", "--cluster", "create"};
   for (const std::string& a : addresses()) args.push_back(a);
-  args.insert(args.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+  args.insert(args.end(),
+              {"--cluster-replicas", std::to_string(replicas_per_master_), "--cluster-yes"});
   if (!password_.empty()) args.insert(args.end(), {"-a", password_, "--no-auth-warning"});
   const std::string log = nodes_[0]->dir() + "/cluster-create.log";
   pid_t pid = Spawn(args, log);
@@ -315,31 +325,101 @@ std::vector<std::string> RedisCluster::addresses() const {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return ::testing::AssertionFailure() << "redis-cli --cluster create failed, see " << log;
   }
-  return WaitForState();
+  auto ok = WaitUntilOk(std::chrono::seconds(20));
+  if (!ok) return ok;
+  return WaitForReplicaLinks(Clock::now() + std::chrono::seconds(20));
 }
 
-::testing::AssertionResult RedisCluster::WaitForState() {
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  std::string last;
-  for (auto& n : nodes_) {
-    RedisClient c = n->Client();
-    for (;;) {
-      RedisReply r = c.Command({"CLUSTER", "INFO"});
-      if (r.str.find("cluster_state:ok") != std::string::npos) {
-        // Also wait until this node sees every slot assigned (gossip has converged).
-        RedisReply slots = c.Command({"CLUSTER", "SLOTS"});
-        int covered = 0;
-        for (const RedisReply& range : slots.elements) {
-          if (range.elements.size() >= 2) {
-            covered += static_cast<int>(range.elements[1].integer - range.elements[0].integer + 1);
-          }
-        }
-        if (covered == 16384) break;
+std::string RedisCluster::SlotMapIfOk(int i, std::string* why) {
+  RedisClient c;
+  if (!c.Connect(nodes_[i]->port(), password_)) {
+    *why = "cannot connect to " + nodes_[i]->address();
+    return "";
+  }
+  RedisReply info = c.Command({"CLUSTER", "INFO"});
+  if (info.str.find("cluster_state:ok") == std::string::npos) {
+    *why = "cluster not ok on " + nodes_[i]->address() + ": " + info.str;
+    return "";
+  }
+  RedisReply slots = c.Command({"CLUSTER", "SLOTS"});
+  std::vector<std::pair<long long, std::string>> ranges;
+  int covered = 0;
+  for (const RedisReply& range : slots.elements) {
+    if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) continue;
+    const long long first = range.elements[0].integer;
+    const long long last = range.elements[1].integer;
+    const long long port = range.elements[2].elements[1].integer;
+    const bool live = std::any_of(nodes_.begin(), nodes_.end(), [port](const auto& n) {
+      return n->running() && n->port() == port;
+    });
+    if (!live) {
+      *why = nodes_[i]->address() + " sees slots " + std::to_string(first) + "-" +
+             std::to_string(last) + " on port " + std::to_string(port) + ", not running";
+      return "";
+    }
+    covered += static_cast<int>(last - first + 1);
+    ranges.emplace_back(first, std::to_string(first) + "-" + std::to_string(last) + ":" +
+                                   std::to_string(port) + ",");
+  }
+  if (covered != 16384) {
+    *why = nodes_[i]->address() + " sees " + std::to_string(covered) + " slots served";
+    return "";
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::string map;
+  for (const auto& r : ranges) map += r.second;
+  return map;
+}
+
+::testing::AssertionResult RedisCluster::WaitUntilOk(std::chrono::milliseconds timeout) {
+  return WaitUntilMaster(-1, timeout);
+}
+
+::testing::AssertionResult RedisCluster::WaitUntilMaster(int i, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string why;
+  for (;;) {
+    bool ok = i < 0 || IsMaster(i);
+    if (!ok) why = nodes_[i]->address() + " is not a master yet";
+    std::string agreed;
+    for (int n = 0; ok && n < size(); ++n) {
+      if (!nodes_[n]->running()) continue;
+      std::string map = SlotMapIfOk(n, &why);
+      if (map.empty()) {
+        ok = false;
+      } else if (agreed.empty()) {
+        agreed = std::move(map);
+      } else if (map != agreed) {
+        why = "nodes disagree on the slot map: " + agreed + " vs " + map;
+        ok = false;
       }
-      last = r.str;
+    }
+    if (ok && i >= 0 &&
+        agreed.find(":" + std::to_string(nodes_[i]->port()) + ",") == std::string::npos) {
+      why = nodes_[i]->address() + " serves no slot yet: " + agreed;
+      ok = false;
+    }
+    if (ok) return ::testing::AssertionSuccess();
+    if (Clock::now() > deadline) {
+      return ::testing::AssertionFailure()
+             << "cluster not ok after " << timeout.count() << " ms: " << why;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+::testing::AssertionResult RedisCluster::WaitForReplicaLinks(Clock::time_point deadline) {
+  for (int i = 0; i < size(); ++i) {
+    if (!nodes_[i]->running()) continue;
+    RedisClient c = nodes_[i]->Client();
+    for (;;) {
+      RedisReply role = c.Command({"ROLE"});
+      if (!role.elements.empty() && role.elements[0].str == "master") break;
+      const std::string info = c.Command({"INFO", "replication"}).str;
+      if (info.find("master_link_status:up") != std::string::npos) break;
       if (Clock::now() > deadline) {
         return ::testing::AssertionFailure()
-               << "cluster not ok on " << n->address() << ": " << last;
+               << "replica " << nodes_[i]->address() << " not in sync: " << info;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -348,7 +428,10 @@ std::vector<std::string> RedisCluster::addresses() const {
 }
 
 int RedisCluster::NodeForSlot(int slot) {
-  RedisClient c = nodes_[0]->Client();
+  auto asked =
+      std::find_if(nodes_.begin(), nodes_.end(), [](const auto& n) { return n->running(); });
+  if (asked == nodes_.end()) return -1;
+  RedisClient c = (*asked)->Client();
   RedisReply r = c.Command({"CLUSTER", "SLOTS"});
   for (const RedisReply& range : r.elements) {
     if (range.elements.size() < 3) continue;
@@ -366,5 +449,28 @@ std::string RedisCluster::NodeId(int i) {
   RedisClient c = nodes_[i]->Client();
   return c.Command({"CLUSTER", "MYID"}).str;
 }
+
+bool RedisCluster::IsMaster(int i) {
+  if (!nodes_[i]->running()) return false;
+  RedisClient c;
+  if (!c.Connect(nodes_[i]->port(), password_)) return false;
+  RedisReply role = c.Command({"ROLE"});
+  return !role.elements.empty() && role.elements[0].str == "master";
+}
+
+int RedisCluster::ReplicaOf(int master) {
+  for (int i = 0; i < size(); ++i) {
+    if (i == master || !nodes_[i]->running()) continue;
+    RedisClient c = nodes_[i]->Client();
+    RedisReply role = c.Command({"ROLE"});  // slave, host, port, state, offset
+    if (role.elements.size() >= 3 && role.elements[0].str == "slave" &&
+        role.elements[2].integer == nodes_[master]->port()) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+void RedisCluster::KillNode(int i) { nodes_[i]->Kill(); }
 
 }  // namespace gimel::testing

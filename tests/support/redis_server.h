@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -64,6 +65,7 @@ struct RedisServerOptions {
   std::string password;                 // Default: none. Sets --requirepass.
   std::vector<std::string> extra_args;  // e.g. {"--cluster-enabled", "yes"}
   bool cluster = false;                 // Default: false. Cluster mode on a second free port.
+  int cluster_node_timeout_ms = 5000;   // Cluster mode: --cluster-node-timeout.
 };
 
 // One redis-server process.
@@ -100,31 +102,64 @@ class RedisServer {
   pid_t pid_ = -1;
 };
 
-// N (>= 3) cluster-enabled masters joined by `redis-cli --cluster create`, no replicas.
+// N (>= 3) cluster-enabled masters joined by `redis-cli --cluster create`, each with
+// `replicas_per_master` replicas (default none).
+//
+// With replicas, every node runs with a 1000 ms cluster-node-timeout (and
+// cluster-replica-validity-factor 0), so that when a master is killed its replica takes over
+// within a few seconds:
+//
+//   RedisCluster cluster(3, "", /*replicas_per_master=*/1);
+//   ASSERT_TRUE(cluster.Start());
+//   const int master = cluster.NodeForSlot(slot);
+//   const int replica = cluster.ReplicaOf(master);
+//   cluster.KillNode(master);                              // a crash
+//   ASSERT_TRUE(cluster.WaitUntilMaster(replica, std::chrono::seconds(30)));
+//
+// Node indices are stable: a killed node keeps its index (node(i).running() is then false).
 class RedisCluster {
  public:
-  explicit RedisCluster(int masters = 3, std::string password = "");
-  ~RedisCluster();  // kills every node
+  explicit RedisCluster(int masters = 3, std::string password = "", int replicas_per_master = 0);
+  ~RedisCluster();  // kills every node still running
   RedisCluster(const RedisCluster&) = delete;
   RedisCluster& operator=(const RedisCluster&) = delete;
 
-  // Starts the nodes, creates the cluster, waits up to 20 s for cluster_state:ok everywhere.
+  // Starts the nodes, creates the cluster, waits up to 20 s for cluster_state:ok everywhere
+  // (WaitUntilOk), then (with replicas) up to 20 s for every replica's link to its master.
   ::testing::AssertionResult Start();
 
+  // Every node, killed ones included.
   int size() const { return static_cast<int>(nodes_.size()); }
   RedisServer& node(int i) { return *nodes_[i]; }
   // "127.0.0.1:<port>" of every node.
   std::vector<std::string> addresses() const;
-  // The index of the node serving `slot` (from CLUSTER SLOTS), or -1.
+  // The index of the node serving `slot` (CLUSTER SLOTS, as seen by the first running node),
+  // or -1.
   int NodeForSlot(int slot);
   // The cluster node id of node i (CLUSTER MYID).
   std::string NodeId(int i);
+  // True if running node i says (ROLE) it is a master.
+  bool IsMaster(int i);
+  // The index of a running node that says (ROLE) it replicates node `master`, or -1.
+  int ReplicaOf(int master);
+  // SIGKILL node i and reap it (a crash). No-op if it is not running.
+  void KillNode(int i);
+  // Waits until every running node reports cluster_state:ok, sees all 16384 slots served by
+  // running nodes, and all running nodes agree on which node serves which slot. (A paused node
+  // counts as running: it makes this fail.)
+  ::testing::AssertionResult WaitUntilOk(std::chrono::milliseconds timeout);
+  // Waits until node i says it is a master and serves slots, and the cluster is ok as for
+  // WaitUntilOk (e.g. after CLUSTER FAILOVER on i, or after killing i's master).
+  ::testing::AssertionResult WaitUntilMaster(int i, std::chrono::milliseconds timeout);
 
  private:
-  ::testing::AssertionResult WaitForState();
+  // One running node's view: "" if it is not ok, else its slot map ("first-last:port,...").
+  std::string SlotMapIfOk(int i, std::string* why);
+  ::testing::AssertionResult WaitForReplicaLinks(std::chrono::steady_clock::time_point deadline);
 
   int masters_;
   std::string password_;
+  int replicas_per_master_;
   std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 
