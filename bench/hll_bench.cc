@@ -3,6 +3,8 @@
 // Run: build/bench/gimel_bench_hll   (bench/run.sh runs it and records the numbers).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -158,6 +160,23 @@ void BM_MergeSparseSparse(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MergeSparseSparse);
+
+// What the embedded store's merge operator does per counter on a read with more than 8
+// register entries: a sparse base (state.range elements) and 100 register updates folded into
+// a 16,384-register array (zeroed each time) and encoded once by FromRegisters.
+void BM_FromRegistersFold(benchmark::State& state) {
+  const std::string base = Filled(state.range(0), 11, /*dense=*/false);
+  std::vector<gimel::hll::Register> regs;
+  for (int i = 0; i < 100; ++i) regs.push_back(gimel::hll::Hash(Elements()[i]));
+  for (auto _ : state) {
+    std::array<uint8_t, gimel::hll::kRegisters> max{};
+    benchmark::DoNotOptimize(gimel::hll::MaxRegisters(base, max));
+    for (const auto& r : regs) max[r.index] = std::max(max[r.index], r.rank);
+    std::string out = gimel::hll::FromRegisters(max, false);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(BM_FromRegistersFold)->Arg(0)->Arg(100)->Arg(1000);
 
 }  // namespace
 

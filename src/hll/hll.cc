@@ -11,6 +11,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "hll/dense.h"
 #include "hll/estimator.h"
 #include "hll/format.h"
@@ -106,32 +110,37 @@ void SparseToDense(std::string* hll) {
   hll->swap(out);
 }
 
-// The first index >= from holding a non-zero register, or kRegisterCount. Most registers of a
-// sparse sketch are zero: skip them 64 bytes, then 8 bytes at a time.
-uint32_t NextNonZero(std::span<const uint8_t, format::kRegisterCount> registers, uint32_t from) {
+// The first index in [from, to) holding a non-zero register, or `to`. Most registers of a
+// sparse sketch are zero: skip them 64 bytes, then 16 (SSE2) or 8 bytes at a time.
+uint32_t FirstNonZero(std::span<const uint8_t, format::kRegisterCount> registers, uint32_t from,
+                      uint32_t to) {
   uint32_t i = from;
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  auto load = [&](uint32_t at) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(registers.data() + at));
+  };
+  while (i + 64 <= to) {
+    const __m128i any =
+        _mm_or_si128(_mm_or_si128(load(i), load(i + 16)), _mm_or_si128(load(i + 32), load(i + 48)));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, zero)) != 0xffff) break;
+    i += 64;
+  }
+  while (i + 16 <= to) {
+    const auto nonzero =
+        static_cast<uint32_t>(~_mm_movemask_epi8(_mm_cmpeq_epi8(load(i), zero)) & 0xffff);
+    if (nonzero != 0) return i + static_cast<uint32_t>(std::countr_zero(nonzero));
+    i += 16;
+  }
+#else
   auto word_at = [&](uint32_t at) {
     uint64_t w;
     std::memcpy(&w, &registers[at], sizeof(w));
     return w;
   };
-  while (i + 64 <= format::kRegisterCount) {
-    uint64_t any = 0;
-    for (uint32_t k = 0; k < 64; k += 8) any |= word_at(i + k);
-    if (any != 0) break;
-    i += 64;
-  }
-  while (i + 8 <= format::kRegisterCount) {
-    const uint64_t w = word_at(i);
-    if (w != 0) {
-      if constexpr (std::endian::native == std::endian::little) {
-        return i + static_cast<uint32_t>(std::countr_zero(w)) / 8;
-      }
-      break;
-    }
-    i += 8;
-  }
-  while (i < format::kRegisterCount && registers[i] == 0) ++i;
+  while (i + 8 <= to && word_at(i) == 0) i += 8;
+#endif
+  while (i < to && registers[i] == 0) ++i;
   return i;
 }
 
@@ -252,6 +261,15 @@ Result<uint64_t> Count(std::string_view hll) {
   return EstimateOf(hll);
 }
 
+uint64_t CountValidated(std::string_view hll) {
+  // Cheap guards only: enough that bytes breaking the precondition are never read out of
+  // bounds (ForEachRun stops at malformed sparse opcodes).
+  if (hll.size() < kHeaderSize) return 0;
+  if (Dense(hll) && hll.size() != format::kDenseSize) return 0;
+  if (CacheValid(hll)) return CachedCard(hll);
+  return EstimateOf(hll);
+}
+
 Result<uint64_t> CountAndCache(std::string* hll) {
   GIMEL_RETURN_IF_ERROR(Validate(*hll));
   if (CacheValid(*hll)) return CachedCard(*hll);
@@ -302,17 +320,15 @@ Status Merge(std::string* dst, std::string_view src) {
   return Status::Ok();
 }
 
-std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool dense) {
+namespace {
+
+// FromRegisters for a non-dense result. One pass writing the opcodes that PFMERGE's ascending sets
+// leave: each gap of zeros as one ZERO (<= 64) or XZERO, each run of equal values as VALs of 4 from
+// the left (hllSparseSet merges a new VAL into its left neighbour while the length fits). Near the
+// 3000-byte limit, where the moment Redis promotes depends on intermediate sizes, and for values
+// above 32, replay the sets one by one instead.
+std::string EncodeSparse(std::span<const uint8_t, kRegisters> registers) {
   std::string hll = Empty();
-  if (dense) {
-    WriteMax(&hll, registers, true);
-    return hll;
-  }
-  // One pass writing the opcodes that PFMERGE's ascending sets leave: each gap of zeros as one
-  // ZERO (<= 64) or XZERO, each run of equal values as VALs of 4 from the left (hllSparseSet
-  // merges a new VAL into its left neighbour while the length fits). Near the 3000-byte limit,
-  // where the moment Redis promotes depends on intermediate sizes, and for values above 32,
-  // replay the sets one by one instead.
   std::string ops;
   ops.reserve(256);
   uint32_t i = 0;
@@ -320,15 +336,11 @@ std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool d
     const uint8_t value = registers[i];
     uint32_t run = 1;
     if (value == 0) {
-      run = NextNonZero(registers, i) - i;
-    } else {
-      while (i + run < kRegisters && registers[i + run] == value) ++run;
-    }
-    if (value == 0) {
-      uint8_t op[2];
+      run = FirstNonZero(registers, i, kRegisters) - i;
       if (run <= format::kSparseZeroMaxLen) {
         ops.push_back(static_cast<char>(sparse::ZeroOp(run)));
       } else {
+        uint8_t op[2];
         sparse::PutXZero(op, run);
         ops.append(reinterpret_cast<const char*>(op), 2);
       }
@@ -336,6 +348,7 @@ std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool d
       WriteMax(&hll, registers, false);
       return hll;
     } else {
+      while (i + run < kRegisters && registers[i + run] == value) ++run;
       for (uint32_t left = run; left > 0;) {
         const uint32_t len = std::min(left, format::kSparseValMaxLen);
         ops.push_back(static_cast<char>(sparse::ValOp(value, len)));
@@ -353,6 +366,17 @@ std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool d
   hll.append(ops);
   InvalidateCache(&hll);
   return hll;
+}
+
+}  // namespace
+
+std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool dense) {
+  if (dense) {
+    std::string hll = Empty();
+    WriteMax(&hll, registers, true);
+    return hll;
+  }
+  return EncodeSparse(registers);
 }
 
 // ---- Inspection -------------------------------------------------------------------------------

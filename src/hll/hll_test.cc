@@ -320,6 +320,25 @@ TEST(HllMerge, OfTwoSparseSketchesPromotesWhenTheUnionOutgrowsSparse) {
   EXPECT_EQ(*Count(dst), *Count(both));
 }
 
+TEST(HllCountValidated, EqualsCountOnValidBytesAndStaysInBoundsOnOthers) {
+  for (uint64_t n : {0, 1, 500, 5000, 50000}) {
+    std::string hll = WithUuids(3, n);
+    EXPECT_EQ(CountValidated(hll), *Count(hll)) << n;
+    ASSERT_TRUE(CountAndCache(&hll).ok());
+    EXPECT_EQ(CountValidated(hll), *Count(hll)) << n;  // the cached value
+  }
+  // Bytes breaking the precondition: any answer, but no read past the end (ASan checks).
+  std::string dense = WithUuids(0, 50000);
+  ASSERT_TRUE(IsDense(dense));
+  for (size_t cut : {size_t{0}, size_t{5}, size_t{16}, size_t{17}, dense.size() - 1}) {
+    (void)CountValidated(std::string_view(dense).substr(0, cut));
+  }
+  std::string sparse = WithUuids(0, 300);
+  for (size_t cut = 16; cut < sparse.size(); cut += 7) {
+    (void)CountValidated(std::string_view(sparse).substr(0, cut));
+  }
+}
+
 TEST(HllCountUnion, EqualsTheCountOfTheMerge) {
   const std::string a = WithUuids(0, 700), b = WithUuids(300, 3000), c = WithUuids(0, 0);
   std::string ab = a;
