@@ -37,9 +37,12 @@ inline constexpr char kCounterTag = 'c';
 inline constexpr char kExperimentTag = 'e';
 inline constexpr char kMetaTag = 'm';
 
-// Key 'm' "format" holds kFormatVersion; Open refuses a data directory with another value.
+// Key 'm' "format" holds kFormatVersion; Open upgrades kPreviousFormatVersion (whose data
+// reads the same) and refuses any other value. Version 2 introduced register lists (merge
+// operands of several entries), which a version-1 gimel would skip: it must refuse to open.
 inline constexpr std::string_view kFormatKey = "mformat";
-inline constexpr std::string_view kFormatVersion = "1";
+inline constexpr std::string_view kFormatVersion = "2";
+inline constexpr std::string_view kPreviousFormatVersion = "1";
 
 // A register operand is a list of 3-byte entries: 2 bytes index (little-endian) + 1 byte rank
 // (docs/key_schema.md). An HLL operand starts with "HYLL", which no register list can: its

@@ -460,7 +460,7 @@ Result<std::unique_ptr<Store>> OpenEmbeddedStore(const StoreOptions& options) {
   std::string version;
   s = db->Get(rocksdb::ReadOptions(), rocksdb::Slice(ek::kFormatKey.data(), ek::kFormatKey.size()),
               &version);
-  if (s.IsNotFound()) {
+  if (s.IsNotFound() || (s.ok() && version == ek::kPreviousFormatVersion)) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
     s = db->Put(wo, rocksdb::Slice(ek::kFormatKey.data(), ek::kFormatKey.size()),

@@ -399,11 +399,13 @@ pid_t SpawnChild(const std::string& test, const std::string& dir, const int fds[
   return pid;
 }
 
-// Opens the RocksDB of a closed store directly (as an operator with a hex editor would) and
-// runs fn on it. The merge operator is needed for flushes and compactions.
+// Opens the RocksDB of a closed store directly (as an operator with a hex editor would; or
+// creates one, as an older gimel would have) and runs fn on it. The merge operator is needed
+// for flushes and compactions.
 template <typename Fn>
 void WithRawDb(const std::string& dir, Fn&& fn) {
   rocksdb::Options o;
+  o.create_if_missing = true;
   o.merge_operator = ek::NewHllMergeOperator();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(o, dir, &raw);
@@ -632,6 +634,40 @@ TEST(EmbeddedStore, ReopenKeepsEverything) {
     EXPECT_EQ(CountOf(got[{"participate", "a"}]), CountOf(expected));
     EXPECT_EQ(CountOf(ReadMap(store.get(), "n2", "e2")[{"goal", "b"}]), 1u);
   }
+}
+
+// A version-1 directory (one 3-byte operand per event, as gimel wrote before register lists)
+// opens, reads the same and is marked version 2; an unknown version is refused, unchanged.
+TEST(EmbeddedStore, UpgradesFormatOneAndRefusesUnknownFormats) {
+  TempDir dir;
+  std::string expected = hll::Empty();
+  WithRawDb(dir.path(), [&](rocksdb::DB* db) {
+    rocksdb::WriteOptions wo;
+    ASSERT_TRUE(db->Put(wo, std::string(ek::kFormatKey), "1").ok());
+    ASSERT_TRUE(db->Put(wo, ek::ExperimentKey("ns", "old"), "").ok());
+    for (int i = 0; i < 50; ++i) {
+      const hll::Register r = hll::Hash(Uuid(i));
+      ASSERT_TRUE(db->Merge(wo, ek::CounterKey("ns", "old", "participate", "v"),
+                            ek::EncodeRegisterOperand(r.index, r.rank))
+                      .ok());
+      hll::Add(&expected, Uuid(i));
+    }
+  });
+  {
+    auto store = OpenOrDie(Options(dir.path()));
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(CountOf(ReadMap(store.get(), "ns", "old")[{"participate", "v"}]), CountOf(expected));
+  }
+  std::string version;
+  WithRawDb(dir.path(), [&](rocksdb::DB* db) {
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), std::string(ek::kFormatKey), &version).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), std::string(ek::kFormatKey), "3").ok());
+  });
+  EXPECT_EQ(version, ek::kFormatVersion);
+  auto refused = OpenEmbeddedStore(Options(dir.path()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsCorruption());
+  EXPECT_NE(refused.status().message().find("format version"), std::string::npos);
 }
 
 TEST(EmbeddedStore, SecondOpenOfSameDirFailsClearly) {
