@@ -85,6 +85,8 @@ constexpr int kMaxRedirects = 16;
 constexpr auto kTryAgainDelay = std::chrono::milliseconds(20);
 constexpr auto kRefreshMinInterval = std::chrono::milliseconds(100);
 constexpr auto kRefreshPeriod = std::chrono::seconds(30);
+// While some retired pool is still in use, how often the background thread checks again.
+constexpr auto kRetiredSweepInterval = std::chrono::milliseconds(500);
 
 // ---- ClusterBackend -------------------------------------------------------------------------
 
@@ -163,7 +165,7 @@ class ClusterBackend final : public Backend {
   Result<std::vector<std::string>> ScanKeys(std::string_view pattern) override {
     std::vector<std::string> out;
     for (const Endpoint& ep : Masters()) {
-      PipelinePool* pool = PoolFor(ep);
+      std::shared_ptr<PipelinePool> pool = PoolFor(ep);
       if (pool == nullptr) return Status::Unavailable("redis cluster store closed");
       GIMEL_RETURN_IF_ERROR(pool->ScanAll(pattern, "SCAN on " + ep.ToString(), &out));
     }
@@ -181,7 +183,7 @@ class ClusterBackend final : public Backend {
       }
     }
     for (const Endpoint& ep : Masters()) {
-      PipelinePool* pool = PoolFor(ep);
+      std::shared_ptr<PipelinePool> pool = PoolFor(ep);
       if (pool == nullptr) return Status::Unavailable("redis cluster store closed");
       GIMEL_ASSIGN_OR_RETURN(std::vector<Value> r, pool->SubmitSync({{"PING"}}, Deadline()));
       if (r[0].is_error()) return ErrorReplyToStatus(r[0], "PING " + ep.ToString());
@@ -204,12 +206,16 @@ class ClusterBackend final : public Backend {
     bg_cv_.notify_all();
     if (bg_.joinable()) bg_.join();
     for (auto& [when, fn] : timers) fn();  // retries: they fail, the store being closed
-    std::vector<PipelinePool*> pools;
+    // PoolFor hands out no pool from now on, and SweepRetired destroys none: the maps keep
+    // every pool (shut down) until the backend is destroyed, so no callback can drop the last
+    // reference to a pool (which would destroy it on a worker thread, joining itself).
+    std::vector<std::shared_ptr<PipelinePool>> pools;
     {
       std::lock_guard<std::mutex> lock(pools_mu_);
-      for (auto& [name, pool] : pools_) pools.push_back(pool.get());
+      for (auto& [name, pool] : pools_) pools.push_back(pool);
+      for (auto& [name, pool] : retired_) pools.push_back(pool);
     }
-    for (PipelinePool* pool : pools) pool->Shutdown();
+    for (const std::shared_ptr<PipelinePool>& pool : pools) pool->Shutdown();
   }
 
  private:
@@ -234,13 +240,74 @@ class ClusterBackend final : public Backend {
     return o;
   }
 
-  // The pool of a node, created on first use; nullptr once shut down.
-  PipelinePool* PoolFor(const Endpoint& ep) {
+  // The pool of a node, created on first use (or taken back from the retired ones: the node is
+  // a master again, or a redirection names a node the last refresh did not list); nullptr once
+  // shut down. The caller keeps the reference for as long as it uses the pool: a pool retired
+  // meanwhile is destroyed only once nobody else holds it (SweepRetired).
+  std::shared_ptr<PipelinePool> PoolFor(const Endpoint& ep) {
     std::lock_guard<std::mutex> lock(pools_mu_);
     if (shut_down_) return nullptr;
-    std::unique_ptr<PipelinePool>& pool = pools_[ep.ToString()];
-    if (!pool) pool = std::make_unique<PipelinePool>(OptionsFor(ep), connections_, connects_);
-    return pool.get();
+    const std::string name = ep.ToString();
+    std::shared_ptr<PipelinePool>& pool = pools_[name];
+    if (!pool) {
+      if (auto it = retired_.find(name); it != retired_.end()) {
+        pool = std::move(it->second);
+        retired_.erase(it);
+      } else {
+        pool = std::make_shared<PipelinePool>(OptionsFor(ep), connections_, connects_);
+      }
+    }
+    return pool;
+  }
+
+  // Retires the pools of the nodes that are not masters in the slot map (a crashed master
+  // replaced by its replica, a demoted or removed node): without this, each would keep its
+  // workers (and their reconnection attempts) for the life of the store. Called after a
+  // successful refresh.
+  void RetireStalePools() {
+    std::set<std::string> masters;
+    for (const Endpoint& ep : Masters()) masters.insert(ep.ToString());
+    std::lock_guard<std::mutex> lock(pools_mu_);
+    if (shut_down_) return;  // Shutdown owns them
+    for (auto it = pools_.begin(); it != pools_.end();) {
+      if (masters.contains(it->first)) {
+        ++it;
+        continue;
+      }
+      retired_[it->first] = std::move(it->second);
+      it = pools_.erase(it);
+    }
+  }
+
+  // Destroys the retired pools nobody uses any more; returns whether some are left (in use).
+  // A retired pool is in no map PoolFor hands pools out from, so once retired_ holds its only
+  // reference no one can take a new one: destroying it is safe. Every other holder releases
+  // its reference when done with it: a caller of PoolFor, and every op submitted to the pool
+  // (its callback holds one until it has run), so ops still queued or in flight complete
+  // normally (e.g. with MOVED, then resent) instead of failing as the pool is destroyed.
+  // REQUIRES: not called on a pool's worker thread (destroying a pool joins its workers); it
+  // runs on the background thread.
+  bool SweepRetired() {
+    std::vector<std::shared_ptr<PipelinePool>> unused;
+    bool left = false;
+    {
+      std::lock_guard<std::mutex> lock(pools_mu_);
+      if (shut_down_) return false;  // Shutdown owns them
+      for (auto it = retired_.begin(); it != retired_.end();) {
+        if (it->second.use_count() == 1) {
+          // Pairs with the release of the other holders' references: their uses of the pool
+          // happen before its destruction.
+          std::atomic_thread_fence(std::memory_order_acquire);
+          unused.push_back(std::move(it->second));
+          it = retired_.erase(it);
+        } else {
+          ++it;
+          left = true;
+        }
+      }
+    }
+    unused.clear();  // outside the lock: joins their (idle) workers
+    return left;
   }
 
   std::optional<Endpoint> OwnerOf(uint32_t slot) {
@@ -291,7 +358,7 @@ class ClusterBackend final : public Backend {
       }
       ep = std::move(*owner);
     }
-    PipelinePool* pool = PoolFor(ep);
+    std::shared_ptr<PipelinePool> pool = PoolFor(ep);
     if (pool == nullptr) return req->done(Status::Unavailable("redis cluster store closed"), {});
     PipelineOp op;
     op.commands.reserve(req->commands.size() + 3);
@@ -300,7 +367,10 @@ class ClusterBackend final : public Backend {
     for (const Argv& a : req->commands) op.commands.push_back(a);  // kept for a resend
     if (req->atomic) op.commands.push_back({"EXEC"});
     op.deadline = req->deadline;
-    op.done = [this, req, ep](Status s, std::vector<Value> replies) mutable {
+    // The op holds its pool until its callback has run (see SweepRetired). The callback drops
+    // it itself: the worker keeps a completed op (so its callback) until its next batch.
+    op.done = [this, req, ep, held = pool](Status s, std::vector<Value> replies) mutable {
+      std::shared_ptr<PipelinePool> keep = std::move(held);
       OnReplies(std::move(req), ep, std::move(s), std::move(replies));
     };
     pool->Submit(std::move(op));
@@ -378,6 +448,8 @@ class ClusterBackend final : public Backend {
         for (uint32_t slot = r.first; slot <= r.last; ++slot) table[slot] = node;
       }
       slot_node_.swap(table);
+      lock.unlock();
+      RetireStalePools();
       return Status::Ok();
     }
     return Status::Unavailable("redis cluster: no node answered CLUSTER SLOTS: " + last.message());
@@ -407,6 +479,9 @@ class ClusterBackend final : public Backend {
   void BackgroundLoop() {
     std::unique_lock<std::mutex> lock(bg_mu_);
     Clock::time_point last_refresh = Clock::now();
+    // Retired pools still in use are checked again every kRetiredSweepInterval.
+    bool sweep_pending = false;
+    Clock::time_point last_sweep = last_refresh;
     while (!bg_stop_) {
       Clock::time_point now = Clock::now();
       if (!timers_.empty() && timers_.begin()->first <= now) {
@@ -423,13 +498,22 @@ class ClusterBackend final : public Backend {
         refresh_requested_ = false;
         lock.unlock();
         (void)Refresh();  // failures are retried on the next request or period
+        sweep_pending = SweepRetired();
         lock.lock();
-        last_refresh = Clock::now();
+        last_refresh = last_sweep = Clock::now();
+        continue;
+      }
+      if (sweep_pending && now - last_sweep >= kRetiredSweepInterval) {
+        lock.unlock();
+        sweep_pending = SweepRetired();
+        lock.lock();
+        last_sweep = Clock::now();
         continue;
       }
       Clock::time_point wake = last_refresh + kRefreshPeriod;
       if (refresh_requested_) wake = std::min(wake, last_refresh + kRefreshMinInterval);
       if (!timers_.empty()) wake = std::min(wake, timers_.begin()->first);
+      if (sweep_pending) wake = std::min(wake, last_sweep + kRetiredSweepInterval);
       bg_cv_.wait_until(lock, wake);
     }
   }
@@ -444,8 +528,13 @@ class ClusterBackend final : public Backend {
   std::vector<int> slot_node_;   // slot → index in nodes_, -1 if unserved. Guarded by slots_mu_.
 
   std::mutex pools_mu_;
-  std::map<std::string, std::unique_ptr<PipelinePool>> pools_;  // Guarded by pools_mu_.
-  bool shut_down_ = false;                                      // Guarded by pools_mu_.
+  // Endpoint → its pool: the masters' (and those of nodes named by a redirection since the last
+  // refresh). Guarded by pools_mu_.
+  std::map<std::string, std::shared_ptr<PipelinePool>> pools_;
+  // Pools of nodes no longer masters, destroyed by SweepRetired once unused. Guarded by
+  // pools_mu_.
+  std::map<std::string, std::shared_ptr<PipelinePool>> retired_;
+  bool shut_down_ = false;  // Guarded by pools_mu_.
   std::mutex shutdown_mu_;
 
   std::mutex bg_mu_;

@@ -10,7 +10,9 @@
 //   - ASK slot host:port → the command is resent to that node once, preceded by ASKING;
 //   - TRYAGAIN (a multi-key command during a migration) → resent after a short delay;
 //   - a node that cannot be reached → a refresh is requested; the command fails (kUnavailable);
-//   - a background thread refreshes on request (at most every 100 ms) and every 30 s.
+//   - a background thread refreshes on request (at most every 100 ms) and every 30 s;
+//   - after a refresh, the pools of nodes that are no longer masters (a crashed or demoted
+//     master) are retired, and destroyed by that thread once no request uses them.
 // Every command is single-key (or a single-slot MULTI/EXEC): gimel never sends CROSSSLOT.
 //
 // Thread-safety: all methods may be called concurrently.

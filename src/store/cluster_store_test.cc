@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <iostream>
 #include <map>
@@ -557,6 +558,25 @@ void ExpectCounted(Store& store, const std::map<std::string, std::string>& count
 
 milliseconds Millis(Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d); }
 
+// The number of threads of this process (each of the store's node pools has its own workers).
+size_t ThreadCount() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++n;
+  }
+  return n;
+}
+
+// Waits up to 5 s for the process to have at most n threads; returns its thread count.
+size_t WaitForThreadsAtMost(size_t n) {
+  size_t now = ThreadCount();
+  for (const auto deadline = Clock::now() + std::chrono::seconds(5);
+       now > n && Clock::now() < deadline; now = ThreadCount()) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return now;
+}
+
 class ClusterFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -604,6 +624,8 @@ TEST_F(ClusterFailoverTest, ManualFailoverUnderLoadLosesNoAcknowledgedEvent) {
   auto opened = OpenRedisClusterStore(Options());
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Store& store = **opened;
+  ASSERT_OK(store.Health());  // one pool per master
+  const size_t threads_before = ThreadCount();
 
   Traffic traffic(store, /*threads=*/3);
   std::this_thread::sleep_for(milliseconds(300));
@@ -643,6 +665,21 @@ TEST_F(ClusterFailoverTest, ManualFailoverUnderLoadLosesNoAcknowledgedEvent) {
   EXPECT_EQ(static_cast<long long>(CountOf(*read, "participate", Traffic::Variant(0))),
             r.Command({"PFCOUNT", key}).integer);
   ASSERT_OK(Add(store, "fo", "e", "participate", Traffic::Variant(0), "last"));
+
+  // The demoted master's pool is destroyed (the store keeps one pool per master) ...
+  EXPECT_LE(WaitForThreadsAtMost(threads_before), threads_before)
+      << "the demoted master's pool was not destroyed";
+  // ... and when it becomes a master again, the store follows (MOVED, then refresh) with a
+  // pool for it, retiring the other one's.
+  RedisClient back = cluster_->node(master_).Client();
+  ASSERT_EQ(back.Command({"CLUSTER", "FAILOVER"}).str, "OK");
+  ASSERT_TRUE(cluster_->WaitUntilMaster(master_, std::chrono::seconds(10)));
+  ASSERT_OK(Add(store, "fo", "e", "participate", Traffic::Variant(0), "failed-back"));
+  EXPECT_OK(store.Health());
+  EXPECT_EQ(cluster_->NodeForSlot(slot_), master_);
+  EXPECT_LE(WaitForThreadsAtMost(threads_before), threads_before)
+      << "the demoted replica's pool was not destroyed";
+  ASSERT_OK(Add(store, "fo", "e", "participate", Traffic::Variant(0), "last-again"));
 }
 
 // The story: the host of a master dies (SIGKILL) under load. Until its replica is promoted
@@ -656,6 +693,10 @@ TEST_F(ClusterFailoverTest, ManualFailoverUnderLoadLosesNoAcknowledgedEvent) {
 // not require events acknowledged by the dead master before the crash to survive; it requires
 // that every event acknowledged by a surviving master (at any time), and every event
 // acknowledged after the store recovered, is counted.
+//
+// Once recovered, the store must also let go of the dead node: its pool (worker threads,
+// reconnection attempts) is destroyed, so a long-running gimel does not accumulate them across
+// failovers.
 TEST_F(ClusterFailoverTest, MasterCrashUnderLoadRecoversByItself) {
   StoreOptions o = Options();
   // The only seed is the node that dies: to find the new topology the store must ask the nodes
@@ -664,6 +705,10 @@ TEST_F(ClusterFailoverTest, MasterCrashUnderLoadRecoversByItself) {
   auto opened = OpenRedisClusterStore(o);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Store& store = **opened;
+  // PING every master: the store now has one pool per master (3), as it has after recovering
+  // (2 survivors and the promoted replica).
+  ASSERT_OK(store.Health());
+  const size_t threads_before = ThreadCount();
 
   Traffic traffic(store, /*threads=*/3);
   std::this_thread::sleep_for(milliseconds(300));
@@ -711,6 +756,16 @@ TEST_F(ClusterFailoverTest, MasterCrashUnderLoadRecoversByItself) {
   EXPECT_EQ(*namespaces, std::vector<std::string>{"fo"});
   std::this_thread::sleep_for(milliseconds(500));
   ASSERT_TRUE(traffic.Stop());
+
+  // The dead master's pool is retired by the refresh that saw the promotion and destroyed once
+  // unused: the store is back to 3 pools, so to the threads it had before the crash. (Before,
+  // the dead node's workers stayed, retrying their connection, for the life of the store.)
+  EXPECT_LE(WaitForThreadsAtMost(threads_before), threads_before)
+      << "the dead node's pool was not destroyed";
+  // The store still works after the pool was destroyed (and routes nothing to the dead node).
+  EXPECT_OK(store.Health());
+  EXPECT_OK(Add(store, "fo", "e", "participate", Traffic::Variant(0), "after-retirement"));
+  EXPECT_LE(ThreadCount(), threads_before);
 
   EXPECT_EQ(cluster_->NodeForSlot(slot_), replica_);
   std::vector<Traffic::Done> done = traffic.done();
