@@ -8,6 +8,7 @@
 
 #include "store/embedded_store.h"
 
+#include <pthread.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
@@ -15,6 +16,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -356,6 +358,11 @@ class EmbeddedStore final : public Store {
   }
 
   void WriterLoop() {
+    // SCHED_BATCH: when an Add wakes this thread on the core of the I/O thread that queued it,
+    // it does not preempt that thread, which goes on parsing the requests already read; the
+    // group commit then takes them all at once instead of one each (Linux; else a no-op).
+    sched_param param{};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
     std::vector<Pending> batch;
     batch.reserve(std::min<size_t>(max_batch_, 4096));
     for (;;) {
