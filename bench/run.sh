@@ -15,7 +15,9 @@
 #
 # Environment: GIMEL_BENCH_CONNS (default 256), GIMEL_BENCH_IO_THREADS (default nproc/2, at
 # least 1; also nginx's worker_processes), GIMEL_BENCH_WRK_THREADS (default = io threads),
-# GIMEL_BENCH_WAIT_QUIET (seconds to wait for an idle machine before measuring, default 120).
+# GIMEL_BENCH_WAIT_QUIET (seconds to wait for an idle machine before measuring, default 120),
+# GIMEL_BENCH_PIN (default 1: servers on the first nproc/2 CPUs, wrk and redis-benchmark on the
+# others, with taskset; 0: no pinning).
 #
 # Every process started here is stopped on exit (trap EXIT). Never part of CI: a benchmark
 # result never makes this script fail; only a broken setup (build, a server that will not
@@ -45,6 +47,19 @@ HALF=$((NPROC / 2)); ((HALF >= 1)) || HALF=1
 IO_THREADS="${GIMEL_BENCH_IO_THREADS:-$HALF}"
 WRK_THREADS="${GIMEL_BENCH_WRK_THREADS:-$IO_THREADS}"
 CONNS="${GIMEL_BENCH_CONNS:-256}"
+# Pinning (GIMEL_BENCH_PIN, default 1 where taskset exists and there are >= 2 CPUs): the servers
+# (nginx, gimel, redis-server) run on CPUs 0..HALF-1 and the load generators (wrk,
+# redis-benchmark) on the others, so that a server and its load never compete for one core and
+# the scheduler does not move them around; every server, nginx included, gets the same CPUs.
+PIN="${GIMEL_BENCH_PIN:-1}"
+SERVER_PIN=()
+CLIENT_PIN=()
+if [[ $PIN == 1 ]] && ((NPROC >= 2)) && command -v taskset >/dev/null 2>&1; then
+  SERVER_PIN=(taskset -c "0-$((HALF - 1))")
+  CLIENT_PIN=(taskset -c "$HALF-$((NPROC - 1))")
+else
+  PIN=0
+fi
 WAIT_QUIET="${GIMEL_BENCH_WAIT_QUIET:-120}"
 API_KEY="bench-api-key"
 if ((QUICK)); then
@@ -117,7 +132,7 @@ TOOLS=(python3 "$BENCH/tools.py")
 CMDS="$R/commands.txt"
 # Records a command as run (work paths shown as $WORK, the repository as .).
 log_cmd() { printf '%s\n' "$*" | sed -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" >>"$CMDS"; }
-log_cmd "# bench/run.sh $([[ $MODE == quick ]] && echo --quick)  (io_threads=$IO_THREADS, wrk -t$WRK_THREADS -c$CONNS)"
+log_cmd "# bench/run.sh $([[ $MODE == quick ]] && echo --quick)  (io_threads=$IO_THREADS, wrk -t$WRK_THREADS -c$CONNS, pinning: ${SERVER_PIN[*]:-none} for servers, ${CLIENT_PIN[*]:-none} for load generators)"
 
 # ---- machine state ---------------------------------------------------------------------------
 # Percentage of CPU time busy over one second (all cores), from /proc/stat.
@@ -180,7 +195,7 @@ CLK_TCK="$(getconf CLK_TCK)"
 run_wrk() {
   local name="$1" url="$2" counters="$3" ns="$4" dur="$5" rate="$6"
   shift 6
-  local cmd=(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${dur}s" --timeout 10s -s "$BENCH/track.lua" "$url")
+  local cmd=("${CLIENT_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${dur}s" --timeout 10s -s "$BENCH/track.lua" "$url")
   [[ $name == warm* ]] || log_cmd "BENCH_COUNTERS=$counters BENCH_NAMESPACE=$ns BENCH_RATE=$rate BENCH_THREADS=$WRK_THREADS BENCH_CONNS=$CONNS ${cmd[*]}"
   local t0 t1
   t0=$(cpu_ticks "$@")
@@ -257,8 +272,8 @@ start_gimel() {
  "limits": {"max_experiments_per_namespace": 100000}$extra}
 EOF
   log_cmd "# $cfg: $(tr -d '\n' <"$cfg")"
-  log_cmd "build/src/cli/gimel serve --config $cfg $*"
-  "$GIMEL" serve --config "$cfg" "$@" >"$WORK/$name.log" 2>&1 &
+  log_cmd "${SERVER_PIN[*]} build/src/cli/gimel serve --config $cfg $*"
+  "${SERVER_PIN[@]}" "$GIMEL" serve --config "$cfg" "$@" >"$WORK/$name.log" 2>&1 &
   GIMEL_PID=$!
   PIDS+=("$GIMEL_PID")
   wait_log "$WORK/$name.log" "gimel listening on" "$GIMEL_PID"
@@ -334,9 +349,9 @@ http {
 }
 EOF
 log_cmd "# $NG/nginx.conf: worker_processes $IO_THREADS; access_log off; keepalive_requests 100000000; location /track { return 204; }"
-log_cmd "nginx -p $NG -e $NG/error.log -c $NG/nginx.conf"
+log_cmd "${SERVER_PIN[*]} nginx -p $NG -e $NG/error.log -c $NG/nginx.conf"
 NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
-"$NGINX_BIN" -p "$NG" -e "$NG/error.log" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
+"${SERVER_PIN[@]}" "$NGINX_BIN" -p "$NG" -e "$NG/error.log" -c "$NG/nginx.conf" >"$NG/stdout.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 for ((i = 0; i < 100; i++)); do
@@ -405,8 +420,8 @@ echo "  $(cat "$R/disk.json")"
 log "redis-server, redis-benchmark PFADD -P 1"
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis"
-log_cmd "redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no --dir $WORK/redis"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+log_cmd "${SERVER_PIN[*]} redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no --dir $WORK/redis"
+"${SERVER_PIN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
   --dir "$WORK/redis" --daemonize no >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 PIDS+=("$REDIS_PID")
@@ -416,7 +431,7 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.1
 done
 # Size the run to about $DUR seconds from a short calibration.
-RB=(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CONNS" -P 1 -r 100 --csv)
+RB=("${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CONNS" -P 1 -r 100 --csv)
 "${RB[@]}" -n 20000 PFADD 'bench:c:__rand_int__' '__rand_int__' >"$WORK/rb-cal.csv" 2>/dev/null || true
 CAL=$("${TOOLS[@]}" rbcsv "$WORK/rb-cal.csv" | python3 -c 'import json,sys; print(int(json.load(sys.stdin).get("rps", 20000)))' || echo 20000)
 RB_N=$((CAL * DUR))
@@ -483,7 +498,7 @@ json.dump({
     "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
     "others": "$OTHERS" or "none above 5 % CPU",
     "io_threads": $IO_THREADS, "conns": $CONNS, "dur": "${DUR} s", "dur_scale": "${DUR_SCALE} s",
-    "wrk": "$WRK_VERSION, -t$WRK_THREADS -c$CONNS (wrk shares the same $NPROC cores)",
+    "wrk": "$WRK_VERSION, -t$WRK_THREADS -c$CONNS $(if ((PIN)); then echo "(servers pinned to CPUs 0-$((HALF - 1)), wrk and redis-benchmark to CPUs $HALF-$((NPROC - 1)))"; else echo "(wrk shares the same $NPROC cores, no pinning)"; fi)",
     "duration": "%d s" % ($T_END - $T_START),
     "scale_counters": [$(IFS=,; echo "${SCALE_COUNTERS[*]}")],
     "report_counters": [$(IFS=,; echo "${REPORT_COUNTERS[*]}")],
