@@ -294,8 +294,8 @@ def cmd_render(args):
     w("")
     w("¹ CPU time (user + system, from /proc) of the server processes during the run divided by "
       "the requests: nginx master + workers; gimel; for the redis rows gimel **plus** "
-      "redis-server; for redis-benchmark, redis-server alone. wrk's own CPU is not counted, but "
-      "it runs on the same %s cores." % meta.get("nproc", "?"))
+      "redis-server; for redis-benchmark, redis-server alone. wrk's own CPU is not counted; "
+      "where it runs: see the wrk line above (%s)." % meta.get("wrk", "?"))
     w("")
 
     # ---- targets
