@@ -110,10 +110,10 @@ void SparseToDense(std::string* hll) {
   hll->swap(out);
 }
 
-// The first index in [from, to) holding a non-zero register, or `to`. Most registers of a
-// sparse sketch are zero: skip them 64 bytes, then 16 (SSE2) or 8 bytes at a time.
-uint32_t FirstNonZero(std::span<const uint8_t, format::kRegisterCount> registers, uint32_t from,
-                      uint32_t to) {
+// The first index >= from holding a non-zero register, or kRegisterCount. Most registers of a
+// sparse sketch are zero: skip them 64 then 16 bytes at a time (SSE2), or 8 at a time.
+uint32_t NextNonZero(std::span<const uint8_t, format::kRegisterCount> registers, uint32_t from) {
+  constexpr uint32_t to = format::kRegisterCount;
   uint32_t i = from;
 #if defined(__SSE2__)
   const __m128i zero = _mm_setzero_si128();
@@ -336,7 +336,7 @@ std::string EncodeSparse(std::span<const uint8_t, kRegisters> registers) {
     const uint8_t value = registers[i];
     uint32_t run = 1;
     if (value == 0) {
-      run = FirstNonZero(registers, i, kRegisters) - i;
+      run = NextNonZero(registers, i) - i;
       if (run <= format::kSparseZeroMaxLen) {
         ops.push_back(static_cast<char>(sparse::ZeroOp(run)));
       } else {
@@ -382,10 +382,8 @@ std::string FromRegisters(std::span<const uint8_t, kRegisters> registers, bool d
 // ---- Inspection -------------------------------------------------------------------------------
 
 Status DecodeRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers) {
-  GIMEL_RETURN_IF_ERROR(Validate(hll));
   std::fill(registers.begin(), registers.end(), uint8_t{0});
-  MaxInto(hll, registers);
-  return Status::Ok();
+  return MaxRegisters(hll, registers);
 }
 
 Status MaxRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers) {
