@@ -124,7 +124,8 @@ class ClusterBackend final : public Backend {
     gather->done = std::move(done);
     for (size_t i = 0; i < cmds.size(); ++i) {
       auto req = std::make_shared<Request>();
-      req->commands.push_back(std::move(cmds[i].argv));
+      AppendCommand(&req->commands, cmds[i].argv);
+      req->count = 1;
       req->key = std::move(cmds[i].key);
       req->deadline = deadline;
       req->done = [gather, i](Status s, std::vector<Value> replies) {
@@ -152,9 +153,21 @@ class ClusterBackend final : public Backend {
     auto req = std::make_shared<Request>();
     req->atomic = true;
     req->key = cmds[0].key;  // REQUIRES: every key in this slot
-    for (KeyedCommand& c : cmds) req->commands.push_back(std::move(c.argv));
+    for (const KeyedCommand& c : cmds) AppendCommand(&req->commands, c.argv);
+    req->count = cmds.size();
     req->deadline = deadline;
     req->done = std::move(done);
+    Dispatch(std::move(req));
+  }
+
+  void Send(std::unique_ptr<PipelineOp> op, std::string_view key) override {
+    auto req = std::make_shared<Request>();
+    req->commands = std::move(op->commands);
+    req->count = op->count;
+    req->key = key;
+    req->deadline = op->deadline;
+    req->done = [op = std::shared_ptr<PipelineOp>(std::move(op))](
+                    Status s, std::vector<Value> replies) { op->Done(std::move(s), replies); };
     Dispatch(std::move(req));
   }
 
@@ -221,8 +234,9 @@ class ClusterBackend final : public Backend {
  private:
   // One routed unit: a single command, or a single-slot MULTI/EXEC.
   struct Request {
-    std::vector<Argv> commands;
-    std::string key;  // routes the request
+    std::string commands;  // RESP-encoded (AppendCommand)
+    size_t count = 0;      // commands in `commands`
+    std::string key;       // routes the request
     bool atomic = false;
     Clock::time_point deadline;
     int redirects = 0;
@@ -360,20 +374,22 @@ class ClusterBackend final : public Backend {
     }
     std::shared_ptr<PipelinePool> pool = PoolFor(ep);
     if (pool == nullptr) return req->done(Status::Unavailable("redis cluster store closed"), {});
-    PipelineOp op;
-    op.commands.reserve(req->commands.size() + 3);
-    if (req->ask) op.commands.push_back({"ASKING"});
-    if (req->atomic) op.commands.push_back({"MULTI"});
-    for (const Argv& a : req->commands) op.commands.push_back(a);  // kept for a resend
-    if (req->atomic) op.commands.push_back({"EXEC"});
-    op.deadline = req->deadline;
+    std::string wire;
+    if (req->ask) AppendCommand(&wire, {"ASKING"});
+    if (req->atomic) AppendCommand(&wire, {"MULTI"});
+    wire.append(req->commands);  // kept for a resend
+    if (req->atomic) AppendCommand(&wire, {"EXEC"});
+    const size_t count = req->count + (req->ask ? 1 : 0) + (req->atomic ? 2 : 0);
+    const Clock::time_point deadline = req->deadline;
     // The op holds its pool until its callback has run (see SweepRetired). The callback drops
-    // it itself: the worker keeps a completed op (so its callback) until its next batch.
-    op.done = [this, req, ep, held = pool](Status s, std::vector<Value> replies) mutable {
-      std::shared_ptr<PipelinePool> keep = std::move(held);
-      OnReplies(std::move(req), ep, std::move(s), std::move(replies));
-    };
-    pool->Submit(std::move(op));
+    // it itself (the worker destroys a completed op right after its callback, but that is no
+    // part of the pool's contract).
+    pool->Submit(MakeOp(std::move(wire), count, deadline,
+                        [this, req = std::move(req), ep, held = pool](
+                            Status s, std::vector<Value> replies) mutable {
+                          std::shared_ptr<PipelinePool> keep = std::move(held);
+                          OnReplies(std::move(req), ep, std::move(s), std::move(replies));
+                        }));
   }
 
   void OnReplies(std::shared_ptr<Request> req, const Endpoint& ep, Status s,

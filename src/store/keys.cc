@@ -1,6 +1,7 @@
 #include "store/keys.h"
 
 #include <array>
+#include <charconv>
 #include <memory>
 
 namespace gimel::store::keys {
@@ -32,7 +33,19 @@ std::string CounterNamesKey(std::string_view ns, std::string_view experiment) {
 
 std::string CounterKey(std::string_view ns, std::string_view experiment, std::string_view event,
                        std::string_view variant) {
-  return Join({ns, kCountersInfix, experiment, ":", event, ":", variant});
+  std::string out;
+  AppendCounterKey(&out, ns, experiment, event, variant);
+  return out;
+}
+
+void AppendCounterKey(std::string* out, std::string_view ns, std::string_view experiment,
+                      std::string_view event, std::string_view variant) {
+  out->reserve(out->size() + ns.size() + kCountersInfix.size() + experiment.size() + event.size() +
+               variant.size() + 2);
+  for (std::string_view part :
+       {ns, kCountersInfix, experiment, kSeparatorString, event, kSeparatorString, variant}) {
+    out->append(part);
+  }
 }
 
 std::string CounterPrefix(std::string_view ns, std::string_view experiment) {
@@ -110,25 +123,49 @@ std::string MergeTmpKey(std::string_view key) {
 
 namespace {
 void AppendLengthPrefixed(std::string* out, std::string_view part) {
-  out->append(std::to_string(part.size()));
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), part.size()).ptr;
+  out->append(digits, end);
   out->push_back(':');
   out->append(part);
 }
+
 }  // namespace
 
 std::string TupleIdPrefix(std::string_view ns, std::string_view experiment) {
   std::string out;
+  out.reserve(ns.size() + experiment.size() + 16);
   AppendLengthPrefixed(&out, ns);
   AppendLengthPrefixed(&out, experiment);
   return out;
 }
 
+void AppendTupleId(std::string* out, std::string_view ns, std::string_view experiment,
+                   std::string_view event, std::string_view variant) {
+  out->reserve(out->size() + ns.size() + experiment.size() + event.size() + variant.size() + 32);
+  for (std::string_view part : {ns, experiment, event, variant}) AppendLengthPrefixed(out, part);
+}
+
 std::string TupleId(std::string_view ns, std::string_view experiment, std::string_view event,
                     std::string_view variant) {
-  std::string out = TupleIdPrefix(ns, experiment);
-  AppendLengthPrefixed(&out, event);
-  AppendLengthPrefixed(&out, variant);
+  std::string out;
+  AppendTupleId(&out, ns, experiment, event, variant);
   return out;
+}
+
+std::optional<std::array<std::string_view, 4>> ParseTupleId(std::string_view id) {
+  std::array<std::string_view, 4> names;
+  for (std::string_view& name : names) {
+    size_t size = 0;
+    const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), size);
+    if (ec != std::errc() || end == id.data() + id.size() || *end != ':') return std::nullopt;
+    id.remove_prefix(static_cast<size_t>(end - id.data()) + 1);
+    if (size > id.size()) return std::nullopt;
+    name = id.substr(0, size);
+    id.remove_prefix(size);
+  }
+  if (!id.empty()) return std::nullopt;
+  return names;
 }
 
 }  // namespace gimel::store::keys

@@ -26,6 +26,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,6 +38,7 @@ namespace gimel::store::keys {
 // ---- Pieces (DESIGN.md §3) ------------------------------------------------------------------
 
 inline constexpr char kSeparator = ':';
+inline constexpr std::string_view kSeparatorString = ":";
 inline constexpr std::string_view kExperimentsSuffix = ":experiments";  // {ns}:experiments
 // {ns}:counter_keys and {ns}:{experiment}:counter_keys
 inline constexpr std::string_view kCounterKeysSuffix = ":counter_keys";
@@ -65,6 +67,9 @@ std::string CounterNamesKey(std::string_view ns, std::string_view experiment);
 // {ns}:counters:{experiment}:{event}:{variant}
 std::string CounterKey(std::string_view ns, std::string_view experiment, std::string_view event,
                        std::string_view variant);
+// CounterKey, appended to *out.
+void AppendCounterKey(std::string* out, std::string_view ns, std::string_view experiment,
+                      std::string_view event, std::string_view variant);
 // {ns}:counters:{experiment}:  — every counter key of the experiment starts with it.
 std::string CounterPrefix(std::string_view ns, std::string_view experiment);
 
@@ -105,6 +110,12 @@ std::string MergeTmpKey(std::string_view key);
 // key: distinct tuples can share a Redis counter key when names contain ':').
 std::string TupleId(std::string_view ns, std::string_view experiment, std::string_view event,
                     std::string_view variant);
+// TupleId, appended to *out.
+void AppendTupleId(std::string* out, std::string_view ns, std::string_view experiment,
+                   std::string_view event, std::string_view variant);
+// The names of the tuple `id` (a TupleId): {ns, experiment, event, variant}; nullopt if `id`
+// is not a TupleId.
+std::optional<std::array<std::string_view, 4>> ParseTupleId(std::string_view id);
 // Every TupleId of the experiment starts with this, and no other experiment's does.
 std::string TupleIdPrefix(std::string_view ns, std::string_view experiment);
 

@@ -26,6 +26,38 @@ bool StartsWithWord(std::string_view s, std::string_view word) {
 
 }  // namespace
 
+namespace {
+
+void AppendHeader(std::string* out, char type, size_t n) {
+  char buf[24];
+  buf[0] = type;
+  const auto end = std::to_chars(buf + 1, buf + sizeof(buf) - 2, n).ptr;
+  end[0] = '\r';
+  end[1] = '\n';
+  out->append(buf, end + 2);
+}
+
+template <typename Args>
+void AppendArgs(std::string* out, const Args& args) {
+  size_t bytes = 16;
+  for (std::string_view a : args) bytes += a.size() + 16;
+  out->reserve(out->size() + bytes);
+  AppendHeader(out, '*', args.size());
+  for (std::string_view a : args) {
+    AppendHeader(out, '$', a.size());
+    out->append(a);
+    out->append("\r\n", 2);
+  }
+}
+
+}  // namespace
+
+void AppendCommand(std::string* out, std::initializer_list<std::string_view> args) {
+  AppendArgs(out, args);
+}
+
+void AppendCommand(std::string* out, const Argv& args) { AppendArgs(out, args); }
+
 Value Value::FromHiredis(const redisReply& r) {
   Value v;
   switch (r.type) {
@@ -206,10 +238,11 @@ Status RedisConnection::Connect() {
   }
   if (options_.db != 0) setup.push_back({"SELECT", std::to_string(options_.db)});
   if (setup.empty()) return Status::Ok();
-  std::vector<const Argv*> cmds;
-  for (const Argv& a : setup) cmds.push_back(&a);
+  std::string wire;
+  for (const Argv& a : setup) AppendCommand(&wire, a);
   std::vector<Value> replies;
-  Status s = Pipeline(cmds, &replies);
+  const std::string_view chunk = wire;
+  Status s = Pipeline({&chunk, 1}, setup.size(), &replies);
   if (!s.ok()) return s;  // Pipeline disconnected
   for (size_t i = 0; i < replies.size(); ++i) {
     if (!replies[i].is_error()) continue;
@@ -224,28 +257,19 @@ Status RedisConnection::Connect() {
   return Status::Ok();
 }
 
-Status RedisConnection::Pipeline(const std::vector<const Argv*>& commands,
+Status RedisConnection::Pipeline(std::span<const std::string_view> chunks, size_t count,
                                  std::vector<Value>* replies) {
   if (ctx_ == nullptr)
     return Status::Unavailable("redis " + options_.endpoint.ToString() + ": not connected");
   timed_out_ = false;
-  std::vector<const char*> argv;
-  std::vector<size_t> argvlen;
-  for (const Argv* cmd : commands) {
-    argv.clear();
-    argvlen.clear();
-    for (const std::string& arg : *cmd) {
-      argv.push_back(arg.data());
-      argvlen.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), argvlen.data()) !=
-        REDIS_OK) {
+  for (std::string_view chunk : chunks) {
+    if (redisAppendFormattedCommand(ctx_, chunk.data(), chunk.size()) != REDIS_OK) {
       Status s = Status::Unavailable("redis " + options_.endpoint.ToString() + ": " + ctx_->errstr);
       Disconnect();
       return s;
     }
   }
-  for (size_t i = 0; i < commands.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
       timed_out_ = ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -263,8 +287,11 @@ Status RedisConnection::Pipeline(const std::vector<const Argv*>& commands,
 
 Result<Value> RedisConnection::Command(const Argv& argv) {
   GIMEL_RETURN_IF_ERROR(EnsureConnected());
+  std::string wire;
+  AppendCommand(&wire, argv);
+  const std::string_view chunk = wire;
   std::vector<Value> replies;
-  GIMEL_RETURN_IF_ERROR(Pipeline({&argv}, &replies));
+  GIMEL_RETURN_IF_ERROR(Pipeline({&chunk, 1}, 1, &replies));
   return std::move(replies[0]);
 }
 

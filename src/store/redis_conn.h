@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,11 @@ struct Value {
   bool is_nil() const { return type == Type::kNil; }
   static Value FromHiredis(const redisReply& r);
 };
+
+// Appends the command `args` to *out in the Redis protocol (RESP: an array of bulk strings,
+// the encoding hiredis' redisFormatCommandArgv produces), ready for RedisConnection::Pipeline.
+void AppendCommand(std::string* out, std::initializer_list<std::string_view> args);
+void AppendCommand(std::string* out, const Argv& args);
 
 // Maps an error reply to a Status: transient server states (LOADING, BUSY, TRYAGAIN, OOM,
 // READONLY, MASTERDOWN, CLUSTERDOWN, NOAUTH, MOVED, ASK) → kUnavailable; WRONGTYPE and
@@ -98,11 +105,13 @@ class RedisConnection {
   // failure, returns that failure at once. `ignore_backoff` forces an attempt.
   Status EnsureConnected(bool ignore_backoff = false);
 
-  // Sends every command in one write and reads one reply per command, in order, appending
-  // them to *replies. On an I/O failure or timeout returns kUnavailable and disconnects;
-  // *replies then holds the replies read before the failure (a prefix).
+  // Sends `count` commands, RESP-encoded back to back in `chunks` (AppendCommand), in one
+  // write and reads one reply per command, in order, appending them to *replies. On an I/O
+  // failure or timeout returns kUnavailable and disconnects; *replies then holds the replies
+  // read before the failure (a prefix).
   // REQUIRES: connected().
-  Status Pipeline(const std::vector<const Argv*>& commands, std::vector<Value>* replies);
+  Status Pipeline(std::span<const std::string_view> chunks, size_t count,
+                  std::vector<Value>* replies);
 
   // EnsureConnected, then one command. Error replies are returned as values, not Statuses.
   Result<Value> Command(const Argv& argv);

@@ -112,7 +112,7 @@ Status ForAdd(Status s) {
 static_assert(RedisKeyspaceStore::kMaxReadPipeline == PipelinePool::kMaxBatchCommands,
               "bulk reads are chunked as the pool batches (redis_keyspace_store.h)");
 
-Status FirstError(const std::vector<Value>& replies, std::string_view what) {
+Status FirstError(std::span<const Value> replies, std::string_view what) {
   for (const Value& v : replies) {
     if (v.is_error()) return ErrorReplyToStatus(v, what);
   }
@@ -128,7 +128,7 @@ RedisKeyspaceStore::~RedisKeyspaceStore() { backend_->Shutdown(); }
 
 // ---- Index cache ----------------------------------------------------------------------------
 
-bool RedisKeyspaceStore::IsIndexed(const std::string& tuple_id, uint64_t generation) {
+bool RedisKeyspaceStore::IsIndexed(std::string_view tuple_id, uint64_t generation) {
   std::lock_guard<std::mutex> lock(index_mu_);
   auto it = indexed_.find(tuple_id);
   return it != indexed_.end() && it->second.generation == generation &&
@@ -149,87 +149,102 @@ void RedisKeyspaceStore::ForgetExperiment(std::string_view ns, std::string_view 
 
 // ---- Hot path -------------------------------------------------------------------------------
 
-// An Add in flight: owned copies of the event (it may need its index writes after the fact).
-struct RedisKeyspaceStore::AddOp {
-  std::string ns, experiment, event, variant, uuid;
-  std::string counter;  // keys::CounterKey
-  std::string tuple;    // keys::TupleId
+// An Add in flight: its PFADD, and what it needs to write the index afterwards if the
+// connection changed meanwhile. One allocation (plus the strings' buffers).
+class RedisKeyspaceStore::AddOp final : public PipelineOp {
+ public:
+  AddOp(RedisKeyspaceStore* store, AddCallback done) : store_(store), done_(std::move(done)) {}
+
+  void Done(Status s, std::span<Value> replies) override {
+    if (s.ok()) s = FirstError(replies, "PFADD");
+    const uint64_t now_generation = store_->backend_->generation();
+    if (s.ok() && now_generation != generation) {
+      // A connection was re-established meanwhile: the server may have lost the index
+      // (restarted empty). Write it again before acknowledging.
+      store_->AddWithIndex(tuple(), uuid(), now_generation, deadline, std::move(done_));
+      return;
+    }
+    done_(ForAdd(std::move(s)));
+  }
+
+  AddCallback TakeDone() { return std::move(done_); }
+  std::string_view tuple() const { return std::string_view(ids).substr(0, tuple_size); }
+  std::string_view uuid() const { return std::string_view(ids).substr(tuple_size); }
+
+  std::string ids;  // keys::TupleId, then the uuid
+  size_t tuple_size = 0;
   uint64_t generation = 0;
-  Clock::time_point deadline;
-  AddCallback done;
+
+ private:
+  RedisKeyspaceStore* const store_;
+  AddCallback done_;
 };
 
 void RedisKeyspaceStore::Add(const TrackEvent& e, AddCallback done) {
-  auto op = std::make_shared<AddOp>();
-  op->ns = e.ns;
-  op->experiment = e.experiment;
-  op->event = e.event;
-  op->variant = e.variant;
-  op->uuid = e.uuid;
-  op->counter = keys::CounterKey(e.ns, e.experiment, e.event, e.variant);
-  op->tuple = keys::TupleId(e.ns, e.experiment, e.event, e.variant);
+  auto op = std::make_unique<AddOp>(this, std::move(done));
+  keys::AppendTupleId(&op->ids, e.ns, e.experiment, e.event, e.variant);
+  op->tuple_size = op->ids.size();
+  op->ids.append(e.uuid);
   op->generation = backend_->generation();
   op->deadline = Deadline();
-  op->done = std::move(done);
-  if (!IsIndexed(op->tuple, op->generation)) {
-    AddWithIndex(std::move(op));
+  if (!IsIndexed(op->tuple(), op->generation)) {
+    AddWithIndex(op->tuple(), op->uuid(), op->generation, op->deadline, op->TakeDone());
     return;
   }
   // Indexed already: one PFADD.
-  std::vector<KeyedCommand> pfadd;
-  pfadd.push_back(Cmd(op->counter, {"PFADD", op->counter, op->uuid}));
-  backend_->Run(std::move(pfadd), op->deadline,
-                [this, op](Status s, std::vector<Value> replies) mutable {
-                  if (s.ok()) s = FirstError(replies, "PFADD");
-                  const uint64_t now_generation = backend_->generation();
-                  if (s.ok() && now_generation != op->generation) {
-                    // A connection was re-established meanwhile: the server may have lost the
-                    // index (restarted empty). Write it again before acknowledging.
-                    op->generation = now_generation;
-                    AddWithIndex(std::move(op));
-                    return;
-                  }
-                  op->done(ForAdd(std::move(s)));
-                });
+  thread_local std::string counter;
+  counter.clear();
+  keys::AppendCounterKey(&counter, e.ns, e.experiment, e.event, e.variant);
+  AppendCommand(&op->commands, {"PFADD", counter, e.uuid});
+  op->count = 1;
+  backend_->Send(std::move(op), counter);
 }
 
-void RedisKeyspaceStore::AddWithIndex(std::shared_ptr<AddOp> op) {
+void RedisKeyspaceStore::AddWithIndex(std::string_view tuple, std::string_view uuid,
+                                      uint64_t generation, Clock::time_point deadline,
+                                      AddCallback done) {
+  std::optional<std::array<std::string_view, 4>> names = keys::ParseTupleId(tuple);
+  if (!names) return done(Status::IOError("redis store: bad counter identity"));  // never
+  const auto [ns, experiment, event, variant] = *names;
+  const std::string counter = keys::CounterKey(ns, experiment, event, variant);
   std::vector<KeyedCommand> pfadd;
-  pfadd.push_back(Cmd(op->counter, {"PFADD", op->counter, op->uuid}));
+  pfadd.push_back(Cmd(counter, {"PFADD", counter, uuid}));
   std::vector<KeyedCommand> sadds;
-  std::vector<KeyedCommand> names;
-  AppendIndexCommands(op->ns, op->experiment, op->event, op->variant, op->counter, &sadds, &names);
+  std::vector<KeyedCommand> names_entry;
+  AppendIndexCommands(ns, experiment, event, variant, counter, &sadds, &names_entry);
+  auto indexed = [this, tuple = std::string(tuple), generation,
+                  done = std::move(done)](Status s) mutable {
+    if (s.ok()) MarkIndexed(std::move(tuple), generation);
+    done(ForAdd(std::move(s)));
+  };
 
   if (backend_->atomic_across_keys()) {
     // SADD ×3 [HSET] PFADD in one MULTI/EXEC (the original's track() pipeline).
-    const Clock::time_point deadline = op->deadline;
-    backend_->RunAtomic(Concat(Concat(std::move(sadds), std::move(names)), std::move(pfadd)),
-                        deadline, [this, op = std::move(op)](Status s, std::vector<Value> r) {
+    backend_->RunAtomic(Concat(Concat(std::move(sadds), std::move(names_entry)), std::move(pfadd)),
+                        deadline,
+                        [indexed = std::move(indexed)](Status s, std::vector<Value> r) mutable {
                           if (s.ok()) s = FirstError(r, "track");
-                          if (s.ok()) MarkIndexed(op->tuple, op->generation);
-                          op->done(ForAdd(std::move(s)));
+                          indexed(std::move(s));
                         });
     return;
   }
 
   // Cluster: counter (and its name entry) first, then the SADDs that point to it.
-  const Clock::time_point deadline = op->deadline;
-  backend_->Run(
-      Concat(std::move(pfadd), std::move(names)), deadline,
-      [this, sadds = std::move(sadds), op = std::move(op)](Status s, std::vector<Value> r) mutable {
-        if (s.ok()) s = FirstError(r, "PFADD");
-        if (!s.ok()) {
-          op->done(ForAdd(std::move(s)));
-          return;
-        }
-        const Clock::time_point deadline = op->deadline;
-        backend_->Run(std::move(sadds), deadline,
-                      [this, op = std::move(op)](Status s2, std::vector<Value> r2) {
+  backend_->Run(Concat(std::move(pfadd), std::move(names_entry)), deadline,
+                [this, sadds = std::move(sadds), deadline, indexed = std::move(indexed)](
+                    Status s, std::vector<Value> r) mutable {
+                  if (s.ok()) s = FirstError(r, "PFADD");
+                  if (!s.ok()) {
+                    indexed(std::move(s));
+                    return;
+                  }
+                  backend_->Run(
+                      std::move(sadds), deadline,
+                      [indexed = std::move(indexed)](Status s2, std::vector<Value> r2) mutable {
                         if (s2.ok()) s2 = FirstError(r2, "SADD");
-                        if (s2.ok()) MarkIndexed(op->tuple, op->generation);
-                        op->done(ForAdd(std::move(s2)));
+                        indexed(std::move(s2));
                       });
-      });
+                });
 }
 
 // ---- Blocking operations --------------------------------------------------------------------

@@ -21,11 +21,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "store/redis_conn.h"
+#include "store/redis_pipeline.h"
 #include "store/store.h"
 
 namespace gimel::store::redis {
@@ -57,6 +60,11 @@ class Backend {
   // kUnavailable). REQUIRES: atomic_across_keys() or every key in one hash slot.
   virtual void RunAtomic(std::vector<KeyedCommand> cmds, Clock::time_point deadline,
                          ValuesCallback done) = 0;
+
+  // The hot path's Run, without copies: sends op's commands (RESP-encoded, each routed by
+  // `key`, none a MULTI) and completes the op through op->Done exactly once, with the same
+  // outcomes as Run.
+  virtual void Send(std::unique_ptr<PipelineOp> op, std::string_view key) = 0;
 
   // True if RunAtomic accepts keys of different slots (one server).
   virtual bool atomic_across_keys() const = 0;
@@ -119,11 +127,13 @@ class RedisKeyspaceStore final : public Store {
 
   // True if the tuple's index entries were acknowledged less than kIndexRefresh ago, in
   // backend generation `generation`.
-  bool IsIndexed(const std::string& tuple_id, uint64_t generation);
+  bool IsIndexed(std::string_view tuple_id, uint64_t generation);
   void MarkIndexed(std::string tuple_id, uint64_t generation);
-  struct AddOp;
-  // Sends an event's PFADD with its index writes, then completes it.
-  void AddWithIndex(std::shared_ptr<AddOp> op);
+  class AddOp;
+  // Sends the PFADD of `uuid` to the counter `tuple` (a keys::TupleId) with its index writes,
+  // then calls done (Add's contract); on success, marks the tuple indexed in `generation`.
+  void AddWithIndex(std::string_view tuple, std::string_view uuid, uint64_t generation,
+                    Clock::time_point deadline, AddCallback done);
   void ForgetExperiment(std::string_view ns, std::string_view experiment);
 
   const std::unique_ptr<Backend> backend_;
@@ -135,12 +145,16 @@ class RedisKeyspaceStore final : public Store {
     Clock::time_point at;  // when its index entries were acknowledged
     uint64_t generation;   // Backend::generation() before they were sent
   };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
   // keys::TupleId → Indexed. Guarded by index_mu_.
-  std::unordered_map<std::string, Indexed> indexed_;
+  std::unordered_map<std::string, Indexed, StringHash, std::equal_to<>> indexed_;
 };
 
 // Status of the first error reply among `replies` (ErrorReplyToStatus), or OK. `what` names
 // the operation in the message.
-Status FirstError(const std::vector<Value>& replies, std::string_view what);
+Status FirstError(std::span<const Value> replies, std::string_view what);
 
 }  // namespace gimel::store::redis

@@ -8,6 +8,32 @@
 
 namespace gimel::store::redis {
 
+namespace {
+
+class FunctionOp final : public PipelineOp {
+ public:
+  explicit FunctionOp(std::function<void(Status, std::vector<Value>)> done)
+      : done_(std::move(done)) {}
+  void Done(Status s, std::span<Value> replies) override {
+    done_(std::move(s), std::vector<Value>(std::make_move_iterator(replies.begin()),
+                                           std::make_move_iterator(replies.end())));
+  }
+
+ private:
+  std::function<void(Status, std::vector<Value>)> done_;
+};
+
+}  // namespace
+
+std::unique_ptr<PipelineOp> MakeOp(std::string commands, size_t count, Clock::time_point deadline,
+                                   std::function<void(Status, std::vector<Value>)> done) {
+  auto op = std::make_unique<FunctionOp>(std::move(done));
+  op->commands = std::move(commands);
+  op->count = count;
+  op->deadline = deadline;
+  return op;
+}
+
 void PipelinePool::NoteConnected() {
   last_connect_.store(Clock::now());
   if (connects_ != nullptr) connects_->fetch_add(1);
@@ -43,15 +69,15 @@ void PipelinePool::Shutdown() {
   for (std::thread& t : workers_) t.join();
   workers_.clear();
   // Workers drain the queue before exiting; anything submitted during shutdown is failed here.
-  std::deque<PipelineOp> left;
+  std::deque<std::unique_ptr<PipelineOp>> left;
   {
     std::lock_guard<std::mutex> lock(mu_);
     left.swap(queue_);
   }
-  for (PipelineOp& op : left) op.done(Status::Unavailable("redis store closed"), {});
+  for (auto& op : left) op->Done(Status::Unavailable("redis store closed"), {});
 }
 
-void PipelinePool::Submit(PipelineOp op) {
+void PipelinePool::Submit(std::unique_ptr<PipelineOp> op) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stop_) {
@@ -60,24 +86,23 @@ void PipelinePool::Submit(PipelineOp op) {
       return;
     }
   }
-  op.done(Status::Unavailable("redis store closed"), {});
+  op->Done(Status::Unavailable("redis store closed"), {});
 }
 
 Result<std::vector<Value>> PipelinePool::SubmitSync(std::vector<Argv> commands,
                                                     Clock::time_point deadline) {
   std::promise<Result<std::vector<Value>>> promise;
   auto future = promise.get_future();
-  PipelineOp op;
-  op.commands = std::move(commands);
-  op.deadline = deadline;
-  op.done = [&promise](Status s, std::vector<Value> replies) {
-    if (s.ok()) {
-      promise.set_value(std::move(replies));
-    } else {
-      promise.set_value(std::move(s));
-    }
-  };
-  Submit(std::move(op));
+  std::string wire;
+  for (const Argv& c : commands) AppendCommand(&wire, c);
+  Submit(MakeOp(std::move(wire), commands.size(), deadline,
+                [&promise](Status s, std::vector<Value> replies) {
+                  if (s.ok()) {
+                    promise.set_value(std::move(replies));
+                  } else {
+                    promise.set_value(std::move(s));
+                  }
+                }));
   return future.get();
 }
 
@@ -88,8 +113,8 @@ void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
   sched_param param{};
   (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
   RedisConnection& conn = *owned;
-  std::vector<PipelineOp> batch;
-  std::vector<const Argv*> commands;
+  std::vector<std::unique_ptr<PipelineOp>> batch;
+  std::vector<std::string_view> chunks;
   std::vector<Value> replies;
   for (;;) {
     batch.clear();
@@ -99,9 +124,8 @@ void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       stopping = stop_;
       size_t n = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || n + queue_.front().commands.size() <= kMaxBatchCommands)) {
-        n += queue_.front().commands.size();
+      while (!queue_.empty() && (batch.empty() || n + queue_.front()->count <= kMaxBatchCommands)) {
+        n += queue_.front()->count;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -112,18 +136,18 @@ void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
       continue;
     }
     if (stopping) {
-      for (PipelineOp& op : batch) op.done(Status::Unavailable("redis store closed"), {});
+      for (auto& op : batch) op->Done(Status::Unavailable("redis store closed"), {});
       continue;
     }
 
     // Ops that waited past their deadline are failed without being sent.
     const Clock::time_point now = Clock::now();
     auto expired = std::stable_partition(batch.begin(), batch.end(),
-                                         [now](const PipelineOp& op) { return op.deadline > now; });
+                                         [now](const auto& op) { return op->deadline > now; });
     for (auto it = expired; it != batch.end(); ++it) {
-      it->done(Status::Unavailable("redis " + options_.endpoint.ToString() +
-                                   ": timed out waiting for a connection"),
-               {});
+      (*it)->Done(Status::Unavailable("redis " + options_.endpoint.ToString() +
+                                      ": timed out waiting for a connection"),
+                  {});
     }
     batch.erase(expired, batch.end());
     if (batch.empty()) continue;
@@ -136,35 +160,36 @@ void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
     if (s.ok() && !reused) NoteConnected();
     if (!s.ok()) {
       Status failure = s.IsUnavailable() ? s : Status::Unavailable(s.message());
-      for (PipelineOp& op : batch) op.done(failure, {});
+      for (auto& op : batch) op->Done(failure, {});
       continue;
     }
-    commands.clear();
-    for (const PipelineOp& op : batch) {
-      for (const Argv& a : op.commands) commands.push_back(&a);
+    chunks.clear();
+    size_t count = 0;
+    for (const auto& op : batch) {
+      chunks.push_back(op->commands);
+      count += op->count;
     }
     replies.clear();
-    replies.reserve(commands.size());
-    s = conn.Pipeline(commands, &replies);
+    replies.reserve(count);
+    s = conn.Pipeline(chunks, count, &replies);
     if (!s.ok() && reused && replies.empty() && !conn.timed_out() &&
         conn.EnsureConnected(true).ok()) {
       NoteConnected();
       // The connection went stale while idle (e.g. the server restarted). Nothing was
       // acknowledged and every command gimel sends is idempotent, so send the batch again once.
-      s = conn.Pipeline(commands, &replies);
+      s = conn.Pipeline(chunks, count, &replies);
     }
     // Ops whose replies all arrived are complete (acknowledged by the server) even if a later
     // op's read failed; the rest fail with s.
     size_t next = 0;
-    for (PipelineOp& op : batch) {
-      const size_t n = op.commands.size();
+    for (auto& op : batch) {
+      const size_t n = op->count;
       if (next + n <= replies.size()) {
-        std::vector<Value> mine(std::make_move_iterator(replies.begin() + next),
-                                std::make_move_iterator(replies.begin() + next + n));
-        op.done(Status::Ok(), std::move(mine));
+        op->Done(Status::Ok(), std::span<Value>(replies.data() + next, n));
       } else {
-        op.done(s, {});
+        op->Done(s, {});
       }
+      op.reset();  // its state (e.g. a pool reference, see cluster_store.cc) goes now
       next += n;
     }
   }

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,13 +29,27 @@
 
 namespace gimel::store::redis {
 
-struct PipelineOp {
-  std::vector<Argv> commands;
-  // OK: replies has one Value per command (error replies are values). Otherwise the op failed
-  // as a whole (kUnavailable); replies then is empty.
-  std::function<void(Status, std::vector<Value>)> done;
+// A unit of work: commands sent back to back on one connection, completed exactly once. The
+// hot path derives its own op (one allocation holds the commands, the state and the callback);
+// MakeOp wraps a function for everything else.
+class PipelineOp {
+ public:
+  virtual ~PipelineOp() = default;
+
+  // OK: `replies` has one Value per command (error replies are values), valid during the call
+  // only (move out what is kept). Otherwise the op failed as a whole (kUnavailable) and
+  // `replies` is empty. Runs on a worker thread, or in Submit/Shutdown; must not block.
+  virtual void Done(Status s, std::span<Value> replies) = 0;
+
+  std::string commands;        // RESP-encoded (AppendCommand), back to back
+  size_t count = 0;            // the number of commands in `commands`
   Clock::time_point deadline;  // fail with kUnavailable if not sent by then
 };
+
+// An op of `count` RESP-encoded `commands` whose completion calls `done` with the replies in
+// a vector.
+std::unique_ptr<PipelineOp> MakeOp(std::string commands, size_t count, Clock::time_point deadline,
+                                   std::function<void(Status, std::vector<Value>)> done);
 
 class PipelinePool {
  public:
@@ -56,7 +71,7 @@ class PipelinePool {
   PipelinePool(const PipelinePool&) = delete;
   PipelinePool& operator=(const PipelinePool&) = delete;
 
-  void Submit(PipelineOp op);
+  void Submit(std::unique_ptr<PipelineOp> op);
 
   // Submit and wait. REQUIRES: not called from a callback (it would wait on itself).
   Result<std::vector<Value>> SubmitSync(std::vector<Argv> commands, Clock::time_point deadline);
@@ -77,10 +92,10 @@ class PipelinePool {
   std::atomic<Clock::time_point> last_connect_{Clock::time_point{}};  // by any worker
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<PipelineOp> queue_;      // guarded by mu_
-  bool stop_ = false;                 // guarded by mu_
-  std::mutex join_mu_;                // serialises Shutdown
-  std::vector<std::thread> workers_;  // guarded by join_mu_ after construction
+  std::deque<std::unique_ptr<PipelineOp>> queue_;  // guarded by mu_
+  bool stop_ = false;                              // guarded by mu_
+  std::mutex join_mu_;                             // serialises Shutdown
+  std::vector<std::thread> workers_;               // guarded by join_mu_ after construction
 };
 
 }  // namespace gimel::store::redis

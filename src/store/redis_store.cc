@@ -21,27 +21,26 @@ class StandaloneBackend final : public Backend {
 
   void Run(std::vector<KeyedCommand> cmds, Clock::time_point deadline,
            ValuesCallback done) override {
-    PipelineOp op;
-    op.commands.reserve(cmds.size());
-    for (KeyedCommand& c : cmds) op.commands.push_back(std::move(c.argv));
-    op.deadline = deadline;
-    op.done = std::move(done);
-    pool_.Submit(std::move(op));
+    std::string wire;
+    for (const KeyedCommand& c : cmds) AppendCommand(&wire, c.argv);
+    pool_.Submit(MakeOp(std::move(wire), cmds.size(), deadline, std::move(done)));
   }
 
   void RunAtomic(std::vector<KeyedCommand> cmds, Clock::time_point deadline,
                  ValuesCallback done) override {
-    PipelineOp op;
-    op.commands.reserve(cmds.size() + 2);
-    op.commands.push_back({"MULTI"});
-    for (KeyedCommand& c : cmds) op.commands.push_back(std::move(c.argv));
-    op.commands.push_back({"EXEC"});
-    op.deadline = deadline;
-    op.done = [done = std::move(done)](Status s, std::vector<Value> replies) {
-      if (!s.ok()) return done(std::move(s), {});
-      Status exec = ExecReplies(&replies);
-      done(std::move(exec), std::move(replies));
-    };
+    std::string wire;
+    AppendCommand(&wire, {"MULTI"});
+    for (const KeyedCommand& c : cmds) AppendCommand(&wire, c.argv);
+    AppendCommand(&wire, {"EXEC"});
+    pool_.Submit(MakeOp(std::move(wire), cmds.size() + 2, deadline,
+                        [done = std::move(done)](Status s, std::vector<Value> replies) {
+                          if (!s.ok()) return done(std::move(s), {});
+                          Status exec = ExecReplies(&replies);
+                          done(std::move(exec), std::move(replies));
+                        }));
+  }
+
+  void Send(std::unique_ptr<PipelineOp> op, std::string_view /*key*/) override {
     pool_.Submit(std::move(op));
   }
 
