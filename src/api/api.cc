@@ -22,23 +22,37 @@ void NoCache(Response* r) {
   r->headers.push_back({"Pragma", "no-cache"});
 }
 
+// The headers of every JSON answer (shared, see Response::shared_headers).
+const std::vector<Header>* JsonHeaders(bool no_cache) {
+  static const std::vector<Header>* const kHeaders[2] = {
+      [] {
+        auto* r = new Response;
+        r->headers.push_back({"Content-Type", "application/json"});
+        CommonHeaders(r);
+        return &r->headers;
+      }(),
+      [] {
+        auto* r = new Response;
+        r->headers.push_back({"Content-Type", "application/json"});
+        CommonHeaders(r);
+        NoCache(r);
+        return &r->headers;
+      }(),
+  };
+  return kHeaders[no_cache ? 1 : 0];
+}
+
 Response JsonResponse(int status, const json& body, bool no_cache) {
   Response r;
   r.status = status;
-  r.headers.reserve(5);
-  r.headers.push_back({"Content-Type", "application/json"});
-  CommonHeaders(&r);
-  if (no_cache) NoCache(&r);
+  r.shared_headers = JsonHeaders(no_cache);
   r.body = body.dump();
   return r;
 }
 
 Response TrackOk() {
   Response r;
-  r.headers.reserve(4);
-  r.headers.push_back({"Content-Type", "application/json"});
-  CommonHeaders(&r);
-  NoCache(&r);
+  r.shared_headers = JsonHeaders(/*no_cache=*/true);
   r.body = "null";
   return r;
 }

@@ -26,6 +26,10 @@ bool Request::has_header(std::string_view name) const {
 }
 
 void Response::set_header(std::string name, std::string value) {
+  if (shared_headers != nullptr) {  // copy them so that one can be replaced
+    headers.insert(headers.begin(), shared_headers->begin(), shared_headers->end());
+    shared_headers = nullptr;
+  }
   for (auto& h : headers) {
     if (IEquals(h.name, name)) {
       h.value = std::move(value);
@@ -36,10 +40,15 @@ void Response::set_header(std::string name, std::string value) {
 }
 
 std::string_view Response::header(std::string_view name) const {
-  for (const auto& h : headers) {
-    if (IEquals(h.name, name)) return h.value;
-  }
-  return {};
+  std::string_view found;
+  bool seen = false;
+  ForEachHeader([&](const Header& h) {
+    if (!seen && IEquals(h.name, name)) {
+      found = h.value;
+      seen = true;
+    }
+  });
+  return found;
 }
 
 }  // namespace gimel::api

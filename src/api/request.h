@@ -31,11 +31,24 @@ struct Request {
 
 struct Response {
   int status = 200;
-  std::vector<Header> headers;  // Content-Type included here
+  // Headers common to many responses, in storage that outlives every Response (a static), sent
+  // before `headers`: a response built from them allocates nothing for its headers.
+  const std::vector<Header>* shared_headers = nullptr;
+  std::vector<Header> headers;  // Content-Type included here (or in shared_headers)
   std::string body;
 
+  // Replaces the header `name` (in either list) or adds it.
   void set_header(std::string name, std::string value);
+  // The first header named `name` (case-insensitive), shared ones first; "" if absent.
   std::string_view header(std::string_view name) const;
+  // Calls f(const Header&) for every header, shared ones first.
+  template <typename F>
+  void ForEachHeader(F&& f) const {
+    if (shared_headers != nullptr) {
+      for (const Header& h : *shared_headers) f(h);
+    }
+    for (const Header& h : headers) f(h);
+  }
 };
 
 // Completion for an asynchronous handler. Called exactly once, possibly on another thread

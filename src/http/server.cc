@@ -2,12 +2,15 @@
 //
 // Design (after boostorg/beast example/advanced/server):
 //
-//   * Every connection is a Session on its own strand. It reads requests with a
-//     wire::RequestParser (straight into api::Request), keeps up to max_pipelined requests in a
+//   * Each I/O thread runs its own io_context (as nginx's workers each run their own event
+//     loop); accepted connections are handed to them in turn. A Session's handlers therefore
+//     all run on one thread, without a strand's locking and queueing. A Session reads requests with
+//     a wire::RequestParser (straight into api::Request), keeps up to max_pipelined requests in a
 //     ring of Slots, and writes answers strictly in request order. Consecutive finished
 //     answers go out in one write from a per-connection std::string that keeps its capacity.
 //   * The handler is asynchronous: its api::Reply may run on any thread. The Reply holds a
-//     weak_ptr to the Session and a ReplyGate; it posts the response onto the Session's strand.
+//     weak_ptr to the Session and a ReplyGate; it posts the response onto the Session's
+//     io_context.
 //     The gate (a shared_mutex + flag) is closed after the I/O threads are joined and before
 //     the io_context is destroyed, so a Reply outliving the Server is a harmless no-op.
 //   * Timeouts: one steady_timer per session covers every deadline: idle (nothing in flight),
@@ -37,7 +40,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
@@ -63,12 +65,12 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using error_code = beast::error_code;
-// Concrete executor types: in Boost 1.74 every copy of an any_io_executor holding a strand
-// allocates, and Beast copies executors on every operation.
-using Strand = asio::strand<asio::io_context::executor_type>;
-using Socket = asio::basic_stream_socket<tcp, Strand>;
-using Stream = beast::basic_stream<tcp, Strand>;
-using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Strand>;
+// Concrete executor types: in Boost 1.74 copies of an any_io_executor may allocate, and Beast
+// copies executors on every operation.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -142,13 +144,15 @@ class Core {
   // Waits until no session is registered or `deadline`; true if none is left.
   bool WaitForSessions(Clock::time_point deadline);
 
-  std::unique_ptr<asio::io_context> ioc_;
-  std::unique_ptr<tcp::acceptor> acceptor_;      // on its own strand
-  std::unique_ptr<asio::steady_timer> backoff_;  // on the acceptor's strand
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  // One per I/O thread; the acceptor (and its backoff timer) run on the first.
+  std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::steady_timer> backoff_;
+  std::vector<asio::executor_work_guard<Executor>> work_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
-  uint64_t next_id_ = 1;  // acceptor strand only
+  uint64_t next_id_ = 1;      // acceptor thread only
+  std::size_t next_ioc_ = 0;  // acceptor thread only: where the next connection goes
 
   std::mutex mu_;
   std::condition_variable sessions_cv_;
@@ -162,7 +166,7 @@ class Core {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Session: one connection. Every member function runs on the session's strand, except the
+// Session: one connection. Every member function runs on its io_context's thread, except the
 // constructor, Start() and the Reply closure made by MakeReply().
 //
 // Reading is an explicit loop (Pump): parse what is buffered, dispatch complete requests,
@@ -189,7 +193,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ~Session() { core_->Unregister(id_); }
 
-  const Strand& executor() const { return executor_; }
+  const Executor& executor() const { return executor_; }
 
   void Start() {
     // The synchronous read_some in OnReadable must return would_block rather than wait.
@@ -412,7 +416,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // The handler's completion: posts the response onto this session's strand (any thread).
+  // The handler's completion: posts the response onto this session's io_context (any thread).
   api::Reply MakeReply(uint64_t seq) {
     return [gate = core_->gate, weak = weak_from_this(), seq](api::Response response) {
       try {
@@ -420,7 +424,7 @@ class Session : public std::enable_shared_from_this<Session> {
         if (!gate->open) return;
         std::shared_ptr<Session> self = weak.lock();
         if (!self) return;
-        const Strand& ex = self->executor_;
+        const Executor& ex = self->executor_;
         asio::post(ex, [self = std::move(self), seq, response = std::move(response)]() mutable {
           self->OnReply(seq, std::move(response));
         });
@@ -632,7 +636,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Core* const core_;
   const uint64_t id_;
   Socket socket_;
-  const Strand executor_;  // read from Reply threads
+  const Executor executor_;  // read from Reply threads
   Timer timer_;
   beast::flat_buffer buffer_;  // input, reused across requests
   std::string out_;            // serialised responses, reused across writes
@@ -708,7 +712,14 @@ Core::Core(const ServerOptions& opts, api::Handler h)
     : options(opts),
       limits{opts.max_url_bytes, opts.max_header_bytes, opts.max_body_bytes},
       handler(std::move(h)),
-      ioc_(std::make_unique<asio::io_context>()) {}
+      iocs_([&opts] {
+        int n = opts.io_threads;
+        if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        std::vector<std::unique_ptr<asio::io_context>> iocs;
+        // Concurrency hint 1: each is run by one thread (other threads only post to it).
+        for (int i = 0; i < n; ++i) iocs.push_back(std::make_unique<asio::io_context>(1));
+        return iocs;
+      }()) {}
 
 Core::~Core() {
   Stop(std::chrono::milliseconds(0));
@@ -716,7 +727,7 @@ Core::~Core() {
   // handlers still queued in it and with them the remaining sessions (which Unregister).
   backoff_.reset();
   acceptor_.reset();
-  ioc_.reset();
+  iocs_.clear();
 }
 
 Status Core::Listen() {
@@ -726,7 +737,7 @@ Status Core::Listen() {
   if (!ec) {
     endpoint = tcp::endpoint(ip, options.port);
   } else {
-    tcp::resolver resolver(*ioc_);
+    tcp::resolver resolver(*iocs_[0]);
     auto results =
         resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive, ec);
     if (ec || results.empty()) {
@@ -739,7 +750,7 @@ Status Core::Listen() {
   auto fail = [&](const char* op) {
     return Status::IOError(std::string(op) + " " + where + ": " + Lowercase1(ec.message()));
   };
-  acceptor_ = std::make_unique<tcp::acceptor>(asio::make_strand(*ioc_));
+  acceptor_ = std::make_unique<tcp::acceptor>(*iocs_[0]);
   backoff_ = std::make_unique<asio::steady_timer>(acceptor_->get_executor());
   if (acceptor_->open(endpoint.protocol(), ec); ec) return fail("open");
   if (acceptor_->set_option(asio::socket_base::reuse_address(true), ec); ec) {
@@ -756,17 +767,16 @@ Status Core::Listen() {
 }
 
 Status Core::Run() {
-  int n = options.io_threads;
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  work_.emplace(ioc_->get_executor());
+  const std::size_t n = iocs_.size();
+  for (auto& ioc : iocs_) work_.push_back(asio::make_work_guard(ioc->get_executor()));
   asio::post(acceptor_->get_executor(), [this] { DoAccept(); });
   try {
-    threads_.reserve(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      threads_.emplace_back([this] {
+    threads_.reserve(n);
+    for (auto& ioc : iocs_) {
+      threads_.emplace_back([ioc = ioc.get()] {
         for (;;) {
           try {
-            ioc_->run();
+            ioc->run();
             return;
           } catch (const std::exception& e) {
             spdlog::error("http: I/O thread caught: {}", e.what());
@@ -784,9 +794,10 @@ Status Core::Run() {
 }
 
 void Core::DoAccept() {
-  acceptor_->async_accept(
-      asio::make_strand(ioc_->get_executor()),
-      [this](const error_code& ec, Socket socket) { OnAccept(ec, std::move(socket)); });
+  asio::io_context& ioc = *iocs_[next_ioc_++ % iocs_.size()];
+  acceptor_->async_accept(ioc.get_executor(), [this](const error_code& ec, Socket socket) {
+    OnAccept(ec, std::move(socket));
+  });
 }
 
 void Core::OnAccept(const error_code& ec, Socket socket) {
@@ -857,7 +868,7 @@ void Core::Stop(std::chrono::milliseconds drain) {
   stopping_ = true;
 
   if (!threads_.empty()) {
-    // 1. Stop accepting (on the acceptor's strand; the acceptor is not thread-safe).
+    // 1. Stop accepting (on the acceptor's thread; the acceptor is not thread-safe).
     std::promise<void> closed;
     asio::post(acceptor_->get_executor(), [this, &closed] {
       error_code ignored;
@@ -881,8 +892,8 @@ void Core::Stop(std::chrono::milliseconds drain) {
     }
   }
   // 4. Join the I/O threads.
-  work_.reset();
-  ioc_->stop();
+  work_.clear();
+  for (auto& ioc : iocs_) ioc->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
   if (acceptor_) {

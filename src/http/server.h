@@ -4,7 +4,7 @@
 // else is the handler's. Each request becomes an api::Request (raw percent-encoded path, raw
 // query, headers, body) handed to the handler together with an api::Reply; the handler calls
 // the reply exactly once, from any thread, and the server hops back onto the connection's
-// strand to write. Responses are written in request order (pipelining), each with
+// I/O thread to write. Responses are written in request order (pipelining), each with
 // Content-Length, "Server: gimel" and the handler's headers.
 //
 // Protocol behaviour:

@@ -228,11 +228,11 @@ void AppendResponse(std::string& out, const api::Response& response,
   out.append("\r\n");
 
   bool has_server = false;
-  for (const api::Header& h : response.headers) {
-    if (!IsSafeHeader(h) || IsFramingHeader(h.name)) continue;
+  response.ForEachHeader([&out, &has_server](const api::Header& h) {
+    if (!IsSafeHeader(h) || IsFramingHeader(h.name)) return;
     if (EqualsIgnoreCase(h.name, "server")) has_server = true;
     out.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
+  });
   if (!has_server) out.append("Server: gimel\r\n");
   if (!bodyless_status) {
     out.append("Content-Length: ");
@@ -249,20 +249,21 @@ void AppendResponse(std::string& out, const api::Response& response,
 }
 
 bool WantsClose(const api::Response& response) {
-  for (const api::Header& h : response.headers) {
+  bool close = false;
+  response.ForEachHeader([&close](const api::Header& h) {
     if (EqualsIgnoreCase(h.name, "connection") && ContainsIgnoreCase(h.value, "close")) {
-      return true;
+      close = true;
     }
-  }
-  return false;
+  });
+  return close;
 }
 
 api::Response JsonError(int status, std::string_view message) {
+  static const std::vector<api::Header> kHeaders = {{"Content-Type", "application/json"},
+                                                    {"Access-Control-Allow-Origin", "*"}};
   api::Response r;
   r.status = status;
-  r.headers.reserve(2);
-  r.headers.push_back({"Content-Type", "application/json"});
-  r.headers.push_back({"Access-Control-Allow-Origin", "*"});
+  r.shared_headers = &kHeaders;
   r.body.reserve(message.size() + 13);
   r.body.append("{\"message\":\"").append(message).append("\"}");
   return r;
