@@ -196,9 +196,6 @@ class Session : public std::enable_shared_from_this<Session> {
   const Executor& executor() const { return executor_; }
 
   void Start() {
-    // The synchronous read_some in OnReadable must return would_block rather than wait.
-    error_code ignored;
-    socket_.non_blocking(true, ignored);
     asio::dispatch(executor_, [self = shared_from_this()] { self->Pump(); });
   }
 
@@ -288,41 +285,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // After a read that did not fill its buffer the socket is most likely drained (the client
-  // waits for our answer), so the next read waits for readiness first instead of trying a recv
-  // that would fail with EAGAIN: one system call less per request.
+  // A speculative recv, which usually fails with EAGAIN while the client waits for our answer.
+  // Waiting for readiness instead (async_wait) costs more: in Boost 1.74 every such wait
+  // re-arms the descriptor with epoll_ctl.
   void ReadSome() {
     reading_ = true;
-    if (drained_) {
-      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
-        self->OnReadable(ec);
-      });
-    } else {
-      const auto buf = buffer_.prepare(beast::read_size(buffer_, kMaxReadBytes));
-      socket_.async_read_some(
-          buf, [self = shared_from_this(), size = buf.size()](const error_code& ec, std::size_t n) {
-            self->drained_ = n < size;
-            self->OnRead(ec, n);
-          });
-    }
+    socket_.async_read_some(
+        buffer_.prepare(beast::read_size(buffer_, kMaxReadBytes)),
+        [self = shared_from_this()](const error_code& ec, std::size_t n) { self->OnRead(ec, n); });
     if (IsIdle()) EnterIdle();
-  }
-
-  void OnReadable(const error_code& wait_ec) {
-    if (wait_ec) {
-      OnRead(wait_ec, 0);
-      return;
-    }
-    error_code ec;
-    const auto buf = buffer_.prepare(beast::read_size(buffer_, kMaxReadBytes));
-    const std::size_t n = socket_.read_some(buf, ec);  // non-blocking (Start)
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      reading_ = false;  // a spurious wake-up: wait again
-      if (!closed_) ReadSome();
-      return;
-    }
-    drained_ = n < buf.size();
-    OnRead(ec, n);
   }
 
   void OnRead(const error_code& ec, std::size_t n) {
@@ -655,8 +626,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t write_slots_ = 0;
   std::size_t linger_bytes_ = 0;
   bool write_close_ = false;
-  bool reading_ = false;  // an async_read_some or async_wait is pending
-  bool drained_ = false;  // the last read returned less than it asked for
+  bool reading_ = false;  // an async_read_some is pending
   bool writing_ = false;  // an async_write is pending
   bool timer_waiting_ = false;
   bool first_request_ = true;
