@@ -74,22 +74,23 @@ Response BadRequest(const Status& s) {
 }
 
 // Reads the event fields from decoded query parameters or a JSON object.
-service::Event EventFromParams(QueryParams&& q) {
-  service::Event e;
+// Fills *e from the query's parameters (assigning, so that a reused Event keeps its strings'
+// capacity); absent ones are empty.
+void EventFromParams(const QueryParams& q, service::Event* e) {
   auto get = [&q](std::string_view key, std::string* out) {
     for (auto& [k, v] : q) {
       if (k == key) {
-        *out = std::move(v);
+        out->assign(v);
         return;
       }
     }
+    out->clear();
   };
-  get("namespace", &e.ns);
-  get("experiment", &e.experiment);
-  get("variant", &e.variant);
-  get("event", &e.event);
-  get("uuid", &e.uuid);
-  return e;
+  get("namespace", &e->ns);
+  get("experiment", &e->experiment);
+  get("variant", &e->variant);
+  get("event", &e->event);
+  get("uuid", &e->uuid);
 }
 
 Status EventFromJson(const json& j, service::Event* e) {
@@ -307,12 +308,15 @@ void Api::Handle(Request req, Reply reply) {
 }
 
 void Api::Track(const Request& req, Reply reply) {
-  auto params = ParseQuery(req.query);
-  if (!params.ok()) {
+  // Per-thread scratch: after the first requests, decoding allocates nothing. The store copies
+  // what it keeps before Track returns.
+  thread_local QueryParams params;
+  thread_local service::Event event;
+  if (Status s = ParseQueryInto(req.query, &params); !s.ok()) {
     metrics_.bad_requests.fetch_add(1, std::memory_order_relaxed);
-    return reply(BadRequest(params.status()));
+    return reply(BadRequest(s));
   }
-  service::Event event = EventFromParams(std::move(*params));
+  EventFromParams(params, &event);
   if (Status s = service_->CheckEvent(event); !s.ok()) {
     metrics_.bad_requests.fetch_add(1, std::memory_order_relaxed);
     return reply(StatusResponse(s));

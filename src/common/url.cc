@@ -12,21 +12,21 @@ int HexValue(char c) {
 
 }  // namespace
 
-Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+Status PercentDecodeInto(std::string_view in, bool plus_is_space, std::string* out) {
   // Copy the runs between escapes whole: most values (uuids, plain names) have none.
   const std::string_view special = plus_is_space ? std::string_view("%+") : std::string_view("%");
-  std::string out;
-  out.reserve(in.size());
+  out->clear();
+  out->reserve(in.size());
   size_t i = 0;
   for (;;) {
     const size_t at = in.find_first_of(special, i);
     if (at == std::string_view::npos) {
-      out.append(in.substr(i));
-      return out;
+      out->append(in.substr(i));
+      return Status::Ok();
     }
-    out.append(in.substr(i, at - i));
+    out->append(in.substr(i, at - i));
     if (in[at] == '+') {
-      out.push_back(' ');
+      out->push_back(' ');
       i = at + 1;
       continue;
     }
@@ -34,9 +34,15 @@ Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
     const int hi = HexValue(in[at + 1]);
     const int lo = HexValue(in[at + 2]);
     if (hi < 0 || lo < 0) return Status::InvalidArgument("invalid percent-encoding");
-    out.push_back(static_cast<char>(hi * 16 + lo));
+    out->push_back(static_cast<char>(hi * 16 + lo));
     i = at + 3;
   }
+}
+
+Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  GIMEL_RETURN_IF_ERROR(PercentDecodeInto(in, plus_is_space, &out));
+  return out;
 }
 
 std::string PercentEncode(std::string_view in) {
@@ -95,10 +101,10 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-Result<QueryParams> ParseQuery(std::string_view raw) {
-  QueryParams params;
-  params.reserve(8);  // a track request has five or six parameters
+Status ParseQueryInto(std::string_view raw, QueryParams* params) {
+  size_t n = 0;  // params filled so far; the rest of *params is reused, then dropped
   size_t pos = 0;
+  Status status;
   while (pos <= raw.size()) {
     size_t amp = raw.find('&', pos);
     if (amp == std::string_view::npos) amp = raw.size();
@@ -111,15 +117,28 @@ Result<QueryParams> ParseQuery(std::string_view raw) {
     size_t eq = part.find('=');
     std::string_view k = part.substr(0, eq);
     std::string_view v = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
-    auto key = PercentDecode(k, true);
-    if (!key.ok()) return Status::InvalidArgument("invalid percent-encoding in query");
-    auto value = PercentDecode(v, true);
-    if (!value.ok()) {
-      return Status::InvalidArgument("invalid percent-encoding in parameter '" + *key + "'");
+    if (n == params->size()) {
+      if (params->capacity() == 0) params->reserve(8);  // a track request has five or six
+      params->emplace_back();
     }
-    params.emplace_back(std::move(*key), std::move(*value));
+    auto& [key, value] = (*params)[n++];
+    if (!PercentDecodeInto(k, true, &key).ok()) {
+      status = Status::InvalidArgument("invalid percent-encoding in query");
+      break;
+    }
+    if (!PercentDecodeInto(v, true, &value).ok()) {
+      status = Status::InvalidArgument("invalid percent-encoding in parameter '" + key + "'");
+      break;
+    }
     if (amp == raw.size()) break;
   }
+  params->resize(status.ok() ? n : 0);
+  return status;
+}
+
+Result<QueryParams> ParseQuery(std::string_view raw) {
+  QueryParams params;
+  GIMEL_RETURN_IF_ERROR(ParseQueryInto(raw, &params));
   return params;
 }
 
