@@ -182,6 +182,8 @@ class RedisKeyspaceStore::AddOp final : public PipelineOp {
 
 void RedisKeyspaceStore::Add(const TrackEvent& e, AddCallback done) {
   auto op = std::make_unique<AddOp>(this, std::move(done));
+  op->ids.reserve(e.ns.size() + e.experiment.size() + e.event.size() + e.variant.size() +
+                  e.uuid.size() + 32);
   keys::AppendTupleId(&op->ids, e.ns, e.experiment, e.event, e.variant);
   op->tuple_size = op->ids.size();
   op->ids.append(e.uuid);
