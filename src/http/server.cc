@@ -77,10 +77,12 @@ using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Execut
 // ---------------------------------------------------------------------------------------------
 
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
-// Lingering close: how long, and how many bytes, to drain after the final response.
+// Lingering close: how long, and how many bytes, to drain after the final response. Enough
+// that a client still uploading a body we refused (413, say a few MiB) finishes its write and
+// reads the answer instead of a reset; the time bound caps the work either way.
 constexpr auto kLingerTime = std::chrono::milliseconds(500);
-constexpr std::size_t kLingerMaxBytes = 1 << 20;
-constexpr std::size_t kLingerReadBytes = 4096;
+constexpr std::size_t kLingerMaxBytes = 8 << 20;
+constexpr std::size_t kLingerReadBytes = 64 * 1024;
 // Upper bound for one read into the input buffer.
 constexpr std::size_t kMaxReadBytes = 64 * 1024;
 // The output buffer keeps its capacity across responses unless it grew beyond this.

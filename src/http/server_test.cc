@@ -710,8 +710,10 @@ TEST(HttpServer, StartFailsWhenAddressInUse) {
 
 TEST(HttpServer, StopDrainsInFlightRequestThenRefusesConnections) {
   DelayedReplies later;
+  std::atomic<int> handled{0};
   auto server = MustStart(TestOptions(), [&](api::Request, api::Reply reply) {
     later.Later(300ms, std::move(reply), Text("drained"));
+    handled.fetch_add(1);
   });
   ASSERT_TRUE(server);
   const uint16_t port = server->port();
@@ -724,7 +726,8 @@ TEST(HttpServer, StopDrainsInFlightRequestThenRefusesConnections) {
   Client busy;
   ASSERT_TRUE(busy.Connect(port));
   ASSERT_TRUE(busy.Send(Get("/slow")));
-  std::this_thread::sleep_for(50ms);  // the request is in the handler
+  for (int i = 0; i < 500 && handled.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(handled.load(), 2);  // the request is in the handler
 
   std::optional<ClientResponse> response;
   std::thread reader([&] { response = busy.Read(); });

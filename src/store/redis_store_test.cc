@@ -641,8 +641,11 @@ TEST_F(RedisStoreTest, ReadExperimentsMatchesReadExperimentForEachName) {
 }
 
 TEST_F(RedisStoreTest, ReadExperimentsSplitsLargeReadsIntoSeveralPipelines) {
-  auto store = Open();
-  ASSERT_NE(store, nullptr);
+  StoreOptions options = Options();
+  options.redis.command_timeout_ms = 10000;  // AddAll sends ~12,000 Adds at once
+  auto opened = OpenRedisStore(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto store = std::move(opened).value();
   // 2 index reads per experiment and 2 GETs: both phases exceed one pipeline.
   const size_t n = redis::RedisKeyspaceStore::kMaxReadPipeline / 2 + 50;
   std::vector<std::string> experiments;
