@@ -392,4 +392,8 @@ Status MaxRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registe
   return Status::Ok();
 }
 
+void MaxRegistersValidated(std::string_view hll, std::span<uint8_t, kRegisters> registers) {
+  MaxInto(hll, registers);
+}
+
 }  // namespace gimel::hll

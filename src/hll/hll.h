@@ -94,6 +94,8 @@ Status DecodeRegisters(std::string_view hll, std::span<uint8_t, kRegisters> regi
 // (then FromRegisters) at the cost of a single decode each.
 // Error: kCorruption if hll fails Validate (then registers is unchanged).
 Status MaxRegisters(std::string_view hll, std::span<uint8_t, kRegisters> registers);
+// MaxRegisters without validating again. REQUIRES: Validate(hll).ok().
+void MaxRegistersValidated(std::string_view hll, std::span<uint8_t, kRegisters> registers);
 
 // The HLL holding exactly `registers`, as Redis PFMERGE writes them into a new key: sparse,
 // set in ascending register order, unless `dense` is true (PFMERGE's "an input was dense") or
