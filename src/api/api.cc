@@ -22,24 +22,19 @@ void NoCache(Response* r) {
   r->headers.push_back({"Pragma", "no-cache"});
 }
 
-// The headers of every JSON answer (shared, see Response::shared_headers).
+// The headers of every JSON answer (shared, see Response::shared_headers; never destroyed, so
+// a response built during exit still points at live headers).
 const std::vector<Header>* JsonHeaders(bool no_cache) {
-  static const std::vector<Header>* const kHeaders[2] = {
-      [] {
-        auto* r = new Response;
-        r->headers.push_back({"Content-Type", "application/json"});
-        CommonHeaders(r);
-        return &r->headers;
-      }(),
-      [] {
-        auto* r = new Response;
-        r->headers.push_back({"Content-Type", "application/json"});
-        CommonHeaders(r);
-        NoCache(r);
-        return &r->headers;
-      }(),
+  auto make = [](bool no_cache) {
+    auto* r = new Response;
+    r->headers.push_back({"Content-Type", "application/json"});
+    CommonHeaders(r);
+    if (no_cache) NoCache(r);
+    return &r->headers;
   };
-  return kHeaders[no_cache ? 1 : 0];
+  static const std::vector<Header>* const kCached = make(false);
+  static const std::vector<Header>* const kNoCache = make(true);
+  return no_cache ? kNoCache : kCached;
 }
 
 Response JsonResponse(int status, const json& body, bool no_cache) {

@@ -40,15 +40,15 @@ void Response::set_header(std::string name, std::string value) {
 }
 
 std::string_view Response::header(std::string_view name) const {
-  std::string_view found;
-  bool seen = false;
-  ForEachHeader([&](const Header& h) {
-    if (!seen && IEquals(h.name, name)) {
-      found = h.value;
-      seen = true;
+  if (shared_headers != nullptr) {
+    for (const auto& h : *shared_headers) {
+      if (IEquals(h.name, name)) return h.value;
     }
-  });
-  return found;
+  }
+  for (const auto& h : headers) {
+    if (IEquals(h.name, name)) return h.value;
+  }
+  return {};
 }
 
 }  // namespace gimel::api
