@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 #include <rocksdb/merge_operator.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -15,9 +16,11 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -634,6 +637,37 @@ TEST(EmbeddedStore, ReopenKeepsEverything) {
     EXPECT_EQ(CountOf(got[{"participate", "a"}]), CountOf(expected));
     EXPECT_EQ(CountOf(ReadMap(store.get(), "n2", "e2")[{"goal", "b"}]), 1u);
   }
+}
+
+// RocksDB's flush and compaction threads run SCHED_IDLE (embedded_store.cc), so they never
+// hold a core the request path wants. A thread takes the policy before its next job: closing a
+// store flushes its memtable on the flush ("rocksdb:high") pool.
+TEST(EmbeddedStore, BackgroundThreadsRunAtIdlePriority) {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(Options(dir.path()));
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(AddAndWait(store.get(), {"ns", "e", "participate", "a", "x"}).ok());
+  }
+  int flush_threads = 0, idle = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != "rocksdb:high") continue;
+    ++flush_threads;
+    // Field 41 of /proc/.../stat is the policy; fields start after the ") " closing the name.
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 41 && rest >> field; ++i) {
+    }
+    if (field == std::to_string(SCHED_IDLE)) ++idle;
+  }
+  EXPECT_GE(flush_threads, 1);
+  EXPECT_EQ(idle, flush_threads);
 }
 
 // A version-1 directory (one 3-byte operand per event, as gimel wrote before register lists)
