@@ -10,7 +10,8 @@
 //     answers go out in one write from a per-connection std::string that keeps its capacity.
 //   * The handler is asynchronous: its api::Reply may run on any thread. The Reply holds a
 //     weak_ptr to the Session and a ReplyGate; it posts the response onto the Session's
-//     io_context.
+//     io_context. A store that completes a batch of events inside a DeferScope
+//     (common/defer.h) gets one post per I/O thread for the whole batch (ThreadInbox).
 //     The gate (a shared_mutex + flag) is closed after the I/O threads are joined and before
 //     the io_context is destroyed, so a Reply outliving the Server is a harmless no-op.
 //   * Timeouts: one steady_timer per session covers every deadline: idle (nothing in flight),
@@ -54,6 +55,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/defer.h"
 #include "http/wire.h"
 
 namespace gimel::http {
@@ -115,6 +117,30 @@ struct ReplyGate {
 
 class Session;
 
+// Replies deferred for one I/O thread (common/defer.h), handed over as one posted handler.
+class ThreadInbox final : public DeferTarget {
+ public:
+  ThreadInbox(std::shared_ptr<ReplyGate> gate, Executor executor)
+      : gate_(std::move(gate)), executor_(std::move(executor)) {}
+
+  void Deliver(std::vector<DeferredTask> tasks) override {
+    const std::size_t n = tasks.size();
+    try {
+      std::shared_lock lock(gate_->mu);
+      if (!gate_->open) return;
+      asio::post(executor_, [tasks = std::move(tasks)] {
+        for (const DeferredTask& task : tasks) task();
+      });
+    } catch (const std::exception& e) {
+      spdlog::error("http: dropping {} replies: {}", n, e.what());
+    }
+  }
+
+ private:
+  const std::shared_ptr<ReplyGate> gate_;
+  const Executor executor_;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Core: acceptor, threads, session registry, stop. Server::Impl is this.
 // ---------------------------------------------------------------------------------------------
@@ -141,13 +167,14 @@ class Core {
 
  private:
   void DoAccept();
-  void OnAccept(const error_code& ec, Socket socket);
+  void OnAccept(const error_code& ec, Socket socket, std::shared_ptr<ThreadInbox> inbox);
   std::vector<std::shared_ptr<Session>> LiveSessions();
   // Waits until no session is registered or `deadline`; true if none is left.
   bool WaitForSessions(Clock::time_point deadline);
 
   // One per I/O thread; the acceptor (and its backoff timer) run on the first.
   std::vector<std::unique_ptr<asio::io_context>> iocs_;
+  std::vector<std::shared_ptr<ThreadInbox>> inboxes_;  // inboxes_[i] posts to iocs_[i]
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<asio::steady_timer> backoff_;
   std::vector<asio::executor_work_guard<Executor>> work_;
@@ -184,11 +211,12 @@ class Core {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Core* core, Socket socket, uint64_t id)
+  Session(Core* core, Socket socket, uint64_t id, std::shared_ptr<ThreadInbox> inbox)
       : core_(core),
         id_(id),
         socket_(std::move(socket)),
         executor_(socket_.get_executor()),
+        inbox_(std::move(inbox)),
         timer_(executor_),
         ring_(std::max<std::size_t>(1, core->options.max_pipelined)),
         accepted_at_(Clock::now()) {}
@@ -397,10 +425,13 @@ class Session : public std::enable_shared_from_this<Session> {
         if (!gate->open) return;
         std::shared_ptr<Session> self = weak.lock();
         if (!self) return;
-        const Executor& ex = self->executor_;
-        asio::post(ex, [self = std::move(self), seq, response = std::move(response)]() mutable {
+        const Executor ex = self->executor_;
+        const std::shared_ptr<ThreadInbox> inbox = self->inbox_;
+        DeferredTask task = [self = std::move(self), seq,
+                             response = std::move(response)]() mutable {
           self->OnReply(seq, std::move(response));
-        });
+        };
+        if (!Defer(inbox, task)) asio::post(ex, std::move(task));
       } catch (const std::exception& e) {
         spdlog::error("http: dropping a reply: {}", e.what());
       }
@@ -609,7 +640,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Core* const core_;
   const uint64_t id_;
   Socket socket_;
-  const Executor executor_;  // read from Reply threads
+  const Executor executor_;                   // read from Reply threads
+  const std::shared_ptr<ThreadInbox> inbox_;  // read from Reply threads
   Timer timer_;
   beast::flat_buffer buffer_;  // input, reused across requests
   std::string out_;            // serialised responses, reused across writes
@@ -691,7 +723,11 @@ Core::Core(const ServerOptions& opts, api::Handler h)
         // Concurrency hint 1: each is run by one thread (other threads only post to it).
         for (int i = 0; i < n; ++i) iocs.push_back(std::make_unique<asio::io_context>(1));
         return iocs;
-      }()) {}
+      }()) {
+  for (const auto& ioc : iocs_) {
+    inboxes_.push_back(std::make_shared<ThreadInbox>(gate, ioc->get_executor()));
+  }
+}
 
 Core::~Core() {
   Stop(std::chrono::milliseconds(0));
@@ -766,13 +802,13 @@ Status Core::Run() {
 }
 
 void Core::DoAccept() {
-  asio::io_context& ioc = *iocs_[next_ioc_++ % iocs_.size()];
-  acceptor_->async_accept(ioc.get_executor(), [this](const error_code& ec, Socket socket) {
-    OnAccept(ec, std::move(socket));
+  const std::size_t i = next_ioc_++ % iocs_.size();
+  acceptor_->async_accept(iocs_[i]->get_executor(), [this, i](const error_code& ec, Socket socket) {
+    OnAccept(ec, std::move(socket), inboxes_[i]);
   });
 }
 
-void Core::OnAccept(const error_code& ec, Socket socket) {
+void Core::OnAccept(const error_code& ec, Socket socket, std::shared_ptr<ThreadInbox> inbox) {
   if (ec == asio::error::operation_aborted || stopping_ || !acceptor_->is_open()) {
     error_code ignored;
     socket.close(ignored);
@@ -794,7 +830,7 @@ void Core::OnAccept(const error_code& ec, Socket socket) {
   } else {
     const uint64_t id = next_id_++;
     spdlog::debug("http: connection {} accepted", id);
-    auto session = std::make_shared<Session>(this, std::move(socket), id);
+    auto session = std::make_shared<Session>(this, std::move(socket), id, std::move(inbox));
     {
       std::lock_guard lock(mu_);
       sessions_.emplace(id, session);

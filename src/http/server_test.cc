@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,13 +16,16 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/defer.h"
 #include "http/wire.h"
 
 namespace gimel::http {
@@ -142,6 +146,13 @@ class Client {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return true;
     }
     return false;
+  }
+
+  // True if bytes arrive (or are already buffered) within `within`; reads nothing.
+  bool Readable(std::chrono::milliseconds within) {
+    if (!buf_.empty()) return true;
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(within.count())) > 0;
   }
 
   void Close() {
@@ -425,6 +436,67 @@ TEST(HttpServer, AsyncHandlerRepliesFromAnotherThreadAfterDelay) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "late /again");
   later.Join();
+}
+
+// A store completes a batch of events inside a DeferScope (common/defer.h): the replies of
+// every connection, on both I/O threads, are held until the scope closes, then all arrive.
+TEST(HttpServer, RepliesDeferredInAScopeArriveWhenItCloses) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, api::Reply>> replies;
+  auto server = MustStart(TestOptions(), [&](api::Request req, api::Reply reply) {
+    std::lock_guard lock(mu);
+    replies.emplace_back(req.path, std::move(reply));
+  });
+  ASSERT_TRUE(server);
+  constexpr int kClients = 6;  // handed to the 2 I/O threads in turn
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<Client>());
+    ASSERT_TRUE(clients.back()->Connect(server->port()));
+    ASSERT_TRUE(clients.back()->Send(Get("/c" + std::to_string(i))));
+  }
+  const auto deadline = Clock::now() + 5s;
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (replies.size() == kClients) break;
+    }
+    ASSERT_LT(Clock::now(), deadline) << "the handler did not see every request";
+    std::this_thread::sleep_for(1ms);
+  }
+  std::thread store([&] {
+    DeferScope scope;
+    for (auto& [path, reply] : replies) reply(Text("done " + path));
+    // Held: nothing is sent while the scope is open.
+    for (auto& c : clients) EXPECT_FALSE(c->Readable(50ms));
+  });
+  store.join();
+  for (int i = 0; i < kClients; ++i) {
+    auto r = clients[i]->Read();
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->body, "done /c" + std::to_string(i));
+  }
+}
+
+// A reply deferred into a scope that closes after the server is gone is dropped harmlessly.
+TEST(HttpServer, DeferredReplyOutlivingTheServerIsDropped) {
+  std::promise<api::Reply> got;
+  auto server = MustStart(TestOptions(),
+                          [&](api::Request, api::Reply reply) { got.set_value(std::move(reply)); });
+  ASSERT_TRUE(server);
+  Client c;
+  ASSERT_TRUE(c.Connect(server->port()));
+  ASSERT_TRUE(c.Send(Get("/x")));
+  auto future = got.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  api::Reply reply = future.get();
+  {
+    DeferScope scope;
+    reply(Text("too late"));
+    server->Stop(0ms);
+    server.reset();
+  }
+  EXPECT_FALSE(c.Read());  // closed by Stop, no response
 }
 
 TEST(HttpServer, ServesConcurrentClients) {

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/defer.h"
 #include "hll/hll.h"
 #include "store/embedded_keys.h"
 
@@ -387,7 +388,10 @@ class EmbeddedStore final : public Store {
         }
       }
       Status s = WriteEvents(batch);
-      for (Pending& p : batch) Invoke(p.done, s);
+      {
+        DeferScope scope;  // one hand-over per I/O thread for the whole group commit
+        for (Pending& p : batch) Invoke(p.done, s);
+      }
       if ((batch.size() >= kBatchPolicyFrom) != batch_policy) {
         batch_policy = !batch_policy;
         SetBatchPolicy(batch_policy);

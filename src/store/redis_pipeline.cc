@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <future>
 
+#include "common/defer.h"
+
 namespace gimel::store::redis {
 
 namespace {
@@ -180,7 +182,8 @@ void PipelinePool::WorkerLoop(std::unique_ptr<RedisConnection> owned) {
       s = conn.Pipeline(chunks, count, &replies);
     }
     // Ops whose replies all arrived are complete (acknowledged by the server) even if a later
-    // op's read failed; the rest fail with s.
+    // op's read failed; the rest fail with s. One hand-over per I/O thread for the batch.
+    DeferScope scope;
     size_t next = 0;
     for (auto& op : batch) {
       const size_t n = op->count;
