@@ -418,18 +418,17 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // The handler's completion: posts the response onto this session's io_context (any thread).
+  // The reply holds the session weakly, also while deferred (common/defer.h): a deferred reply
+  // can outlive the Server, and must not keep a Session (whose destructor uses the Core) alive
+  // past it.
   api::Reply MakeReply(uint64_t seq) {
-    return [gate = core_->gate, weak = weak_from_this(), seq](api::Response response) {
+    return [gate = core_->gate, weak = weak_from_this(), ex = executor_, inbox = inbox_,
+            seq](api::Response response) {
       try {
         std::shared_lock lock(gate->mu);
         if (!gate->open) return;
-        std::shared_ptr<Session> self = weak.lock();
-        if (!self) return;
-        const Executor ex = self->executor_;
-        const std::shared_ptr<ThreadInbox> inbox = self->inbox_;
-        DeferredTask task = [self = std::move(self), seq,
-                             response = std::move(response)]() mutable {
-          self->OnReply(seq, std::move(response));
+        DeferredTask task = [weak, seq, response = std::move(response)]() mutable {
+          if (std::shared_ptr<Session> self = weak.lock()) self->OnReply(seq, std::move(response));
         };
         if (!Defer(inbox, task)) asio::post(ex, std::move(task));
       } catch (const std::exception& e) {
@@ -640,8 +639,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Core* const core_;
   const uint64_t id_;
   Socket socket_;
-  const Executor executor_;                   // read from Reply threads
-  const std::shared_ptr<ThreadInbox> inbox_;  // read from Reply threads
+  const Executor executor_;                   // copied into Reply closures
+  const std::shared_ptr<ThreadInbox> inbox_;  // copied into Reply closures
   Timer timer_;
   beast::flat_buffer buffer_;  // input, reused across requests
   std::string out_;            // serialised responses, reused across writes
