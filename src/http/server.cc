@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "common/defer.h"
+#include "common/loop.h"
 #include "http/wire.h"
 
 namespace gimel::http {
@@ -781,6 +782,7 @@ Status Core::Run() {
     threads_.reserve(n);
     for (auto& ioc : iocs_) {
       threads_.emplace_back([ioc = ioc.get()] {
+        Loop loop(*ioc);  // what the handlers keep on this thread (common/loop.h)
         for (;;) {
           try {
             ioc->run();

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "common/defer.h"
+#include "common/loop.h"
 #include "http/wire.h"
 
 namespace gimel::http {
@@ -497,6 +499,44 @@ TEST(HttpServer, DeferredReplyOutlivingTheServerIsDropped) {
     server.reset();
   }
   EXPECT_FALSE(c.Read());  // closed by Stop, no response
+}
+
+// Each I/O thread runs a Loop (common/loop.h): a handler finds it, can run work on it, and
+// what it keeps there is told when the server stops.
+TEST(HttpServer, HandlersRunOnALoopWhoseLocalsAreToldWhenItStops) {
+  struct Local final : LoopLocal {
+    explicit Local(std::atomic<int>* exits) : exits(exits) {}
+    void OnLoopExit() override { exits->fetch_add(1); }
+    std::atomic<int>* exits;
+  };
+  const uint64_t key = Loop::NewKey();
+  std::atomic<int> locals{0};
+  std::atomic<int> exits{0};
+  auto server = MustStart(TestOptions(), [&](api::Request req, api::Reply reply) {
+    Loop* loop = Loop::Current();
+    if (loop == nullptr) return reply(Text("no loop"));
+    if (loop->Find(key) == nullptr) {
+      loop->Set(key, std::make_shared<Local>(&exits));
+      locals.fetch_add(1);
+    }
+    // Work posted to the loop's context runs on this thread, later.
+    boost::asio::post(loop->context(), [loop, reply = std::move(reply), path = req.path] {
+      reply(Text(Loop::Current() == loop ? "on the loop " + path : "elsewhere"));
+    });
+  });
+  ASSERT_TRUE(server);
+  constexpr int kClients = 4;  // handed to the 2 I/O threads in turn
+  for (int i = 0; i < kClients; ++i) {
+    Client c;
+    ASSERT_TRUE(c.Connect(server->port()));
+    auto r = c.Roundtrip(Get("/" + std::to_string(i)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "on the loop /" + std::to_string(i));
+  }
+  EXPECT_EQ(locals.load(), 2);
+  EXPECT_EQ(exits.load(), 0);
+  server->Stop(0ms);
+  EXPECT_EQ(exits.load(), 2);
 }
 
 TEST(HttpServer, ServesConcurrentClients) {

@@ -33,12 +33,6 @@ using gimel::testing::RedisReply;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-std::string Id(std::string_view prefix, int i) {
-  std::string s(prefix);
-  s.append(std::to_string(i));
-  return s;
-}
-
 const Counter* Find(const std::vector<Counter>& counters, std::string_view event,
                     std::string_view variant) {
   for (const Counter& c : counters) {

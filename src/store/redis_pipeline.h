@@ -1,4 +1,7 @@
 // PipelinePool: a few connections to one Redis server shared by every request, pipelined.
+// The standalone store sends the hot path's events from an HTTP I/O thread on that thread's own
+// connection instead (redis_loop.h); the pool serves everything else (index writes, reports,
+// callers that run no event loop) and the cluster store.
 //
 // Each of the pool's N worker threads owns one RedisConnection and loops: take everything
 // queued (up to kMaxBatchCommands), append all of it, flush once, read all replies, run the

@@ -1,7 +1,9 @@
-// The standalone redis store: RedisKeyspaceStore over one PipelinePool.
+// The standalone redis store: RedisKeyspaceStore over one PipelinePool, with the hot path
+// (Send) on the calling I/O thread's own connection when there is one (redis_loop.h).
 #include "store/redis_store.h"
 
 #include "store/redis_keyspace_store.h"
+#include "store/redis_loop.h"
 #include "store/redis_pipeline.h"
 
 namespace gimel::store {
@@ -15,7 +17,8 @@ class StandaloneBackend final : public Backend {
  public:
   StandaloneBackend(ConnectionOptions options, int connections)
       : connects_(std::make_shared<std::atomic<uint64_t>>(0)),
-        pool_(std::move(options), connections, connects_, /*connect_now=*/true) {}
+        pool_(options, connections, connects_, /*connect_now=*/true),
+        loops_(std::move(options), connects_) {}
 
   uint64_t generation() const override { return connects_->load(); }
 
@@ -41,7 +44,7 @@ class StandaloneBackend final : public Backend {
   }
 
   void Send(std::unique_ptr<PipelineOp> op, std::string_view /*key*/) override {
-    pool_.Submit(std::move(op));
+    if (!loops_.SendOnThisThread(&op)) pool_.Submit(std::move(op));
   }
 
   bool atomic_across_keys() const override { return true; }
@@ -58,13 +61,17 @@ class StandaloneBackend final : public Backend {
     return Status::Ok();
   }
 
-  void Shutdown() override { pool_.Shutdown(); }
+  void Shutdown() override {
+    loops_.Shutdown();
+    pool_.Shutdown();
+  }
 
  private:
   Clock::time_point Deadline() const { return Clock::now() + pool_.options().command_timeout; }
 
   std::shared_ptr<std::atomic<uint64_t>> connects_;
   PipelinePool pool_;
+  LoopConnections loops_;
 };
 
 }  // namespace

@@ -43,13 +43,6 @@ std::set<std::pair<std::string, std::string>> Names(const std::vector<Counter>& 
   return out;
 }
 
-// prefix + decimal i (spelled out: GCC 12 -Wrestrict misfires on "literal" + std::string).
-std::string Id(std::string_view prefix, int i) {
-  std::string s(prefix);
-  s.append(std::to_string(i));
-  return s;
-}
-
 std::vector<std::string> Sorted(std::vector<std::string> v) {
   std::sort(v.begin(), v.end());
   return v;

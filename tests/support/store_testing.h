@@ -29,6 +29,13 @@
 
 namespace gimel::store {
 
+// prefix + decimal i (spelled out: GCC 12 -Wrestrict misfires on "literal" + std::string).
+inline std::string Id(std::string_view prefix, int i) {
+  std::string s(prefix);
+  s.append(std::to_string(i));
+  return s;
+}
+
 // Adds one event and waits for its callback. (Store::AddSync lives in gimel_store, which the
 // backend libraries' tests do not link.)
 inline Status Add(Store& s, std::string_view ns, std::string_view exp, std::string_view event,
