@@ -5,8 +5,9 @@
 #
 # Builds Release (scripts/build.sh build), then measures on this machine: nginx `return 204`
 # (the HTTP ceiling), gimel on the embedded store, gimel on the redis store, redis-benchmark
-# PFADD -P 1, p99 at half of peak, cost vs number of counters, /experiments latency, peak RSS,
-# disk use after compaction, and the Google Benchmark micro-benchmarks; writes bench/RESULTS.md.
+# PFADD -P 1 (each baseline just before and just after the gimel peak it is compared with),
+# p99 at half of peak, cost vs number of counters, /experiments latency, peak RSS, disk use
+# after compaction, and the Google Benchmark micro-benchmarks; writes bench/RESULTS.md.
 #
 #   --quick     short runs (about 2 minutes after the build): a smoke test of the benchmark
 #   --no-build  use the binaries already in build/
@@ -297,12 +298,17 @@ report_series() {
   done
 }
 
-# track_series STORE URL PIDS...: peak, half load and counters scaling.
+# track_series STORE URL BASELINE PIDS...: peak, half load and counters scaling. BASELINE is a
+# command run with one argument (a result name) right after the peak run: the store's ratio
+# uses the baseline measured just before the peak and this one just after it, so that the
+# speed of the machine, which drifts by a third within minutes on a shared VM, is the same
+# for both sides of the ratio.
 track_series() {
-  local store="$1" url="$2" c
-  shift 2
+  local store="$1" url="$2" baseline="$3" c
+  shift 3
   run_wrk warm-$store "$url" 100 bench-warm "$WARM" 0
   run_wrk "$store" "$url" 100 bench "$DUR" 0 "$@"
+  "$baseline" "after-$store"
   half_load "$store-half" "$url" "$R/wrk-$store.json" "$@"
   for c in "${SCALE_COUNTERS[@]}"; do
     run_wrk "$store-c$c" "$url" "$c" "bench-c$c" "$DUR_SCALE" 0 "$@"
@@ -360,21 +366,29 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.1
 done
 NGINX_WORKERS=($(pgrep -P "$NGINX_PID" || true))
+# nginx_run NAME: one measurement of nginx (results nginx, nginx-NAME...).
+nginx_run() {
+  local name="nginx${1:+-$1}"
+  run_wrk "$name" "http://127.0.0.1:$NGINX_PORT" 100 bench "$DUR" 0 "$NGINX_PID" "${NGINX_WORKERS[@]}"
+}
 run_wrk warm-nginx "http://127.0.0.1:$NGINX_PORT" 100 bench "$WARM" 0
-run_wrk nginx "http://127.0.0.1:$NGINX_PORT" 100 bench "$DUR" 0 "$NGINX_PID" "${NGINX_WORKERS[@]}"
-# nginx stays up (idle) and is measured again at the end, to expose drift of the machine.
+nginx_run
+# nginx stays up (idle): it is measured again right after each gimel peak on the embedded store
+# (the ratios use the runs just before and just after), and at the end to expose drift.
 
 # ---- 3. gimel on the embedded store ----------------------------------------------------------
 log "gimel embedded: peak, half load, counters scaling, /experiments"
 start_gimel embedded "" --data-dir "$WORK/data-embedded"
-track_series embedded "$GIMEL_URL" "$GIMEL_PID"
+track_series embedded "$GIMEL_URL" nginx_run "$GIMEL_PID"
 report_series embedded "$GIMEL_URL"
 stop_pid "$GIMEL_PID"
 
 log "gimel embedded with \"sync\": false (WAL written, not fsynced): peak, half load"
 start_gimel embedded-nosync ', "sync": false' --data-dir "$WORK/data-embedded-nosync"
 run_wrk warm-nosync "$GIMEL_URL" 100 bench-warm "$WARM" 0
+nginx_run before-embedded-nosync
 run_wrk embedded-nosync "$GIMEL_URL" 100 bench "$DUR" 0 "$GIMEL_PID"
+nginx_run after-embedded-nosync
 half_load embedded-nosync-half "$GIMEL_URL" "$R/wrk-embedded-nosync.json" "$GIMEL_PID"
 stop_pid "$GIMEL_PID"
 
@@ -446,24 +460,32 @@ CAL=$("${TOOLS[@]}" rbcsv "$WORK/rb-cal.csv" | python3 -c 'import json,sys; prin
 RB_N=$((CAL * DUR))
 ((RB_N >= 20000)) || RB_N=20000
 log_cmd "${RB[*]} -n $RB_N PFADD 'bench:c:__rand_int__' '__rand_int__'"
-T0=$(cpu_ticks "$REDIS_PID")
-"${RB[@]}" -n "$RB_N" PFADD 'bench:c:__rand_int__' '__rand_int__' >"$WORK/rb.csv" 2>/dev/null || true
-T1=$(cpu_ticks "$REDIS_PID")
-"${TOOLS[@]}" rbcsv "$WORK/rb.csv" >"$WORK/rb.json" || true
-python3 - "$WORK/rb.json" "$R/redis-benchmark.json" "$RB_N" "$((T1 - T0))" "$CLK_TCK" <<'PY'
+RB_PORT=$REDIS_PORT RB_PID=$REDIS_PID
+# rb_run NAME: one redis-benchmark measurement on its own redis-server (results redis-benchmark,
+# redis-benchmark-NAME...), with that server's CPU per request.
+rb_run() {
+  local name="redis-benchmark${1:+-$1}" t0 t1
+  t0=$(cpu_ticks "$RB_PID")
+  "${RB[@]}" -n "$RB_N" PFADD 'bench:c:__rand_int__' '__rand_int__' >"$WORK/$name.csv" 2>/dev/null || true
+  t1=$(cpu_ticks "$RB_PID")
+  "${TOOLS[@]}" rbcsv "$WORK/$name.csv" >"$WORK/rb.json" || true
+  python3 - "$WORK/rb.json" "$R/$name.json" "$RB_N" "$((t1 - t0))" "$CLK_TCK" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 d["requests"] = int(sys.argv[3])
 d["server_cpu_us_per_req"] = round(int(sys.argv[4]) / int(sys.argv[5]) * 1e6 / int(sys.argv[3]), 1)
 json.dump(d, open(sys.argv[2], "w"))
 PY
-echo "  redis-benchmark: $(cat "$R/redis-benchmark.json")"
-stop_pid "$REDIS_PID"
+  echo "  $name: $(cat "$R/$name.json")"
+}
+rb_run
+# Its server stays up (idle) for the measurement right after gimel's redis peak.
 
 log "gimel redis: peak, half load, counters scaling, /experiments"
 start_redis redis-gimel
 start_gimel redis ", \"store\": \"redis\", \"redis\": {\"host\": \"127.0.0.1\", \"port\": $REDIS_PORT}"
-track_series redis "$GIMEL_URL" "$GIMEL_PID" "$REDIS_PID"
+track_series redis "$GIMEL_URL" rb_run "$GIMEL_PID" "$REDIS_PID"
+stop_pid "$RB_PID"
 report_series redis "$GIMEL_URL"
 echo "{\"vmhwm_kb\": $(vm_kb "$GIMEL_PID" VmHWM)}" >"$R/rss-redis.json"
 stop_pid "$GIMEL_PID"
