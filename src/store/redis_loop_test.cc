@@ -143,8 +143,18 @@ class RedisLoopTest : public ::testing::Test {
     return std::stoi(info.substr(at + 18)) - 1;
   }
 
+  // Opens store_, writes the counter's index (the first event of a counter goes through the
+  // pool) and connects loop_'s connection, so that later events of the counter go out on it.
+  void OpenReady() {
+    store_ = Open(Options());
+    ASSERT_NE(store_, nullptr);
+    ASSERT_OK(Add(*store_, "ns", "e", "participate", "v", "first"));
+    ASSERT_OK(AddOneOnLoop(loop_, *store_, "warm"));
+  }
+
   RedisServer server_;
   LoopThread loop_;
+  std::unique_ptr<Store> store_;
 };
 
 TEST_F(RedisLoopTest, EventsFromALoopGoOutOnItsConnectionAndCompleteOnIt) {
@@ -188,10 +198,8 @@ TEST_F(RedisLoopTest, EventsFromALoopGoOutOnItsConnectionAndCompleteOnIt) {
 }
 
 TEST_F(RedisLoopTest, AServerRestartIsNoticedWhileIdleAndCostsNoEvent) {
-  auto store = Open(Options());
-  ASSERT_NE(store, nullptr);
-  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "first"));
-  ASSERT_OK(AddOneOnLoop(loop_, *store, "before"));
+  ASSERT_NO_FATAL_FAILURE(OpenReady());
+  auto& store = store_;
 
   server_.Kill();
   ASSERT_TRUE(server_.Start());  // same port, empty
@@ -204,10 +212,8 @@ TEST_F(RedisLoopTest, AServerRestartIsNoticedWhileIdleAndCostsNoEvent) {
 }
 
 TEST_F(RedisLoopTest, ADownServerFailsEventsAtOnceDuringTheBackoff) {
-  auto store = Open(Options());
-  ASSERT_NE(store, nullptr);
-  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "first"));
-  ASSERT_OK(AddOneOnLoop(loop_, *store, "warm"));
+  ASSERT_NO_FATAL_FAILURE(OpenReady());
+  auto& store = store_;
   server_.Kill();
   loop_.Run([] {});
   std::this_thread::sleep_for(milliseconds(50));  // the loop sees its connection close
@@ -223,10 +229,8 @@ TEST_F(RedisLoopTest, ADownServerFailsEventsAtOnceDuringTheBackoff) {
 }
 
 TEST_F(RedisLoopTest, AHungServerTimesOutThenTheLoopRecovers) {
-  auto store = Open(Options());
-  ASSERT_NE(store, nullptr);
-  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "first"));
-  ASSERT_OK(AddOneOnLoop(loop_, *store, "warm"));
+  ASSERT_NO_FATAL_FAILURE(OpenReady());
+  auto& store = store_;
   server_.Pause();
   const auto start = Clock::now();
   auto batch = AddOnLoop(loop_, *store, 20, "h");
@@ -250,10 +254,8 @@ TEST_F(RedisLoopTest, AHungServerTimesOutThenTheLoopRecovers) {
 }
 
 TEST_F(RedisLoopTest, ClosingTheStoreCompletesEventsInFlightOnce) {
-  auto store = Open(Options());
-  ASSERT_NE(store, nullptr);
-  ASSERT_OK(Add(*store, "ns", "e", "participate", "v", "first"));
-  ASSERT_OK(AddOneOnLoop(loop_, *store, "warm"));
+  ASSERT_NO_FATAL_FAILURE(OpenReady());
+  auto& store = store_;
   server_.Pause();
   auto batch = AddOnLoop(loop_, *store, 50, "c");
   loop_.Run([] {});  // they have been written
