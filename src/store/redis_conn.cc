@@ -190,20 +190,27 @@ void RedisConnection::Disconnect() {
   }
 }
 
+void Backoff::Failed(const ConnectionOptions& options, Status error) {
+  delay_ = delay_.count() == 0 ? options.min_backoff : std::min(options.max_backoff, delay_ * 2);
+  failed_at_ = Clock::now();
+  retry_at_ = failed_at_ + delay_;
+  last_error_ = std::move(error);
+}
+
+void Backoff::Succeeded() {
+  last_error_ = Status::Ok();
+  delay_ = std::chrono::milliseconds(0);
+}
+
 Status RedisConnection::EnsureConnected(bool ignore_backoff) {
   if (ctx_ != nullptr) return Status::Ok();
-  if (!ignore_backoff && !last_error_.ok() && Clock::now() < retry_at_) return last_error_;
+  if (!ignore_backoff && backoff_.Active()) return backoff_.last_error();
   Status s = Connect();
   if (s.ok()) {
-    last_error_ = Status::Ok();
-    backoff_ = std::chrono::milliseconds(0);
-    return s;
+    backoff_.Succeeded();
+  } else {
+    backoff_.Failed(options_, s);
   }
-  backoff_ =
-      backoff_.count() == 0 ? options_.min_backoff : std::min(options_.max_backoff, backoff_ * 2);
-  failed_at_ = Clock::now();
-  retry_at_ = failed_at_ + backoff_;
-  last_error_ = s;
   return s;
 }
 

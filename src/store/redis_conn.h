@@ -91,6 +91,26 @@ Status ValidateCommonOptions(const RedisOptions& options);
 // Sets SIGPIPE to SIG_IGN if it has its default action (hiredis uses write(2)).
 void IgnoreSigpipe();
 
+// Reconnection backoff: after a failed connection attempt, further attempts wait min_backoff,
+// doubling with each failure up to max_backoff; a success resets it. Inside the window a caller
+// answers with the last failure at once instead of connecting again.
+class Backoff {
+ public:
+  void Failed(const ConnectionOptions& options, Status error);
+  void Succeeded();
+  // True inside the window after a failure.
+  bool Active() const { return !last_error_.ok() && Clock::now() < retry_at_; }
+  const Status& last_error() const { return last_error_; }
+  // When the last attempt failed (epoch if none did).
+  Clock::time_point failed_at() const { return failed_at_; }
+
+ private:
+  Status last_error_;
+  Clock::time_point retry_at_{};
+  Clock::time_point failed_at_{};
+  std::chrono::milliseconds delay_{0};
+};
+
 class RedisConnection {
  public:
   explicit RedisConnection(ConnectionOptions options);
@@ -122,17 +142,14 @@ class RedisConnection {
   bool timed_out() const { return timed_out_; }
 
   // When the last connection attempt failed (epoch if none did).
-  Clock::time_point failed_at() const { return failed_at_; }
+  Clock::time_point failed_at() const { return backoff_.failed_at(); }
 
  private:
   Status Connect();
 
   ConnectionOptions options_;
   redisContext* ctx_ = nullptr;
-  Status last_error_;
-  Clock::time_point retry_at_{};
-  Clock::time_point failed_at_{};
-  std::chrono::milliseconds backoff_{0};
+  Backoff backoff_;
   bool timed_out_ = false;
 };
 

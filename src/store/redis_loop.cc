@@ -50,7 +50,7 @@ class LoopConnection final : public LoopLocal, public std::enable_shared_from_th
       }
       if (state_ == State::kDisconnected && InBackoff()) {
         lock.unlock();
-        op->Done(last_error_, {});
+        op->Done(backoff_.last_error(), {});
         return;
       }
       out_.append(op->commands);
@@ -94,8 +94,7 @@ class LoopConnection final : public LoopLocal, public std::enable_shared_from_th
   // Inside the backoff window after a failed connection, unless a connection to the server
   // has been established since (by any connection of this backend: the server is back).
   bool InBackoff() const {
-    return !last_error_.ok() && Clock::now() < retry_at_ &&
-           connects_->load(std::memory_order_relaxed) == connects_at_failure_;
+    return backoff_.Active() && connects_->load(std::memory_order_relaxed) == connects_at_failure_;
   }
 
   bool IsClosed() {
@@ -182,18 +181,12 @@ class LoopConnection final : public LoopLocal, public std::enable_shared_from_th
     Flush();
   }
 
-  void Succeeded() {
-    last_error_ = Status::Ok();
-    backoff_ = std::chrono::milliseconds(0);
-  }
+  void Succeeded() { backoff_.Succeeded(); }
 
-  // A connection attempt failed: fail what waits for it and back off (RedisConnection's policy).
+  // A connection attempt failed: fail what waits for it and back off.
   void ConnectFailed(Status s) {
-    backoff_ =
-        backoff_.count() == 0 ? options_.min_backoff : std::min(options_.max_backoff, backoff_ * 2);
-    retry_at_ = Clock::now() + backoff_;
+    backoff_.Failed(options_, s);
     connects_at_failure_ = connects_->load();
-    last_error_ = s;
     Fail(std::move(s));
   }
 
@@ -420,11 +413,8 @@ class LoopConnection final : public LoopLocal, public std::enable_shared_from_th
   std::vector<std::unique_ptr<PipelineOp>> done_;
   bool timer_armed_ = false;
   uint64_t timer_seq_ = 0;
-  // Backoff after a failed connection (RedisConnection's policy).
-  Status last_error_;
-  Clock::time_point retry_at_{};
-  std::chrono::milliseconds backoff_{0};
-  uint64_t connects_at_failure_ = 0;
+  Backoff backoff_;                   // after a failed connection attempt
+  uint64_t connects_at_failure_ = 0;  // connects_ then
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -11,7 +11,7 @@
 //
 // Connection: opened on first use (resolve, connect, AUTH/SELECT pipelined ahead of the first
 // commands), asynchronously. After a failure, ops fail at once with that failure until the
-// backoff ends (50 ms doubling to 1 s, as RedisConnection), or until another connection to the
+// backoff ends (Backoff in redis_conn.h: 50 ms doubling to 1 s), or until another connection to the
 // server has been established since (it is back). A closed connection is noticed when it
 // closes, idle or not (a read is always pending), so a server restart costs no failed event.
 //
