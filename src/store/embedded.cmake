@@ -1,7 +1,8 @@
 # The embedded (RocksDB) store. include()d by src/store/CMakeLists.txt.
 add_library(gimel_store_embedded
   ${CMAKE_CURRENT_SOURCE_DIR}/embedded_store.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/embedded_keys.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/embedded_keys.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/embedded_wal.cc)
 target_compile_options(gimel_store_embedded PRIVATE ${GIMEL_WARNINGS})
 target_link_libraries(gimel_store_embedded
   PUBLIC gimel_hll gimel_common

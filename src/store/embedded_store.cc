@@ -25,6 +25,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -35,6 +36,7 @@
 #include "common/defer.h"
 #include "hll/hll.h"
 #include "store/embedded_keys.h"
+#include "store/embedded_wal.h"
 
 namespace gimel::store {
 namespace {
@@ -44,9 +46,8 @@ namespace ek = embedded;
 // Pending Adds beyond this are refused with kUnavailable instead of growing without bound.
 constexpr size_t kMaxQueued = 1 << 18;
 
-// Memory and startup: small memtables (fast WAL replay), a small block cache, no bloom filters
-// (all reads are prefix scans).
-constexpr size_t kWriteBufferSize = 8 << 20;
+// Memory and startup: small memtables (StoreOptions::write_buffer_bytes), a small block cache,
+// no bloom filters (all reads are prefix scans).
 constexpr int kMaxWriteBuffers = 2;
 constexpr size_t kBlockCacheSize = 8 << 20;
 
@@ -116,14 +117,15 @@ class CounterKeyHint final : public rocksdb::SliceTransform {
   }
 };
 
-rocksdb::Options MakeOptions() {
+rocksdb::Options MakeOptions(const StoreOptions& options, rocksdb::Env* env) {
   rocksdb::Options o;
+  if (env != nullptr) o.env = env;
   o.create_if_missing = true;
   o.merge_operator = ek::NewHllMergeOperator();
   o.max_background_jobs = 2;
-  o.write_buffer_size = kWriteBufferSize;
+  o.write_buffer_size = options.write_buffer_bytes;
   o.max_write_buffer_number = kMaxWriteBuffers;
-  o.max_total_wal_size = 4 * kWriteBufferSize;
+  o.max_total_wal_size = 4 * options.write_buffer_bytes;
   o.target_file_size_base = 16 << 20;
   o.max_bytes_for_level_base = 64 << 20;
   o.level_compaction_dynamic_level_bytes = true;
@@ -156,8 +158,11 @@ rocksdb::Options MakeOptions() {
 
 class EmbeddedStore final : public Store {
  public:
-  EmbeddedStore(std::unique_ptr<rocksdb::DB> db, const StoreOptions& options)
-      : db_(std::move(db)), max_batch_(static_cast<size_t>(options.max_batch)) {
+  EmbeddedStore(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db,
+                const StoreOptions& options)
+      : env_(std::move(env)),
+        db_(std::move(db)),
+        max_batch_(static_cast<size_t>(options.max_batch)) {
     write_options_.sync = options.sync;
     writer_ = std::thread([this] { WriterLoop(); });
   }
@@ -429,6 +434,7 @@ class EmbeddedStore final : public Store {
     return Status::Ok();
   }
 
+  const std::unique_ptr<rocksdb::Env> env_;  // null: RocksDB's default; outlives db_
   const std::unique_ptr<rocksdb::DB> db_;
   const size_t max_batch_;
   rocksdb::WriteOptions write_options_;
@@ -479,8 +485,12 @@ Result<std::unique_ptr<Store>> OpenEmbeddedStore(const StoreOptions& options) {
   for (rocksdb::Env::Priority pool : {rocksdb::Env::HIGH, rocksdb::Env::LOW}) {
     env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kIdle).PermitUncheckedError();
   }
+  // With "sync", every group commit fsyncs the WAL: give it WAL files written ahead as zeros,
+  // so that those fsyncs overwrite instead of appending (embedded_wal.h).
+  std::unique_ptr<rocksdb::Env> wal_env;
+  if (options.sync) wal_env = ek::NewPrezeroedWalEnv(dir, options.write_buffer_bytes);
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(MakeOptions(), dir, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(MakeOptions(options, wal_env.get()), dir, &raw);
   if (!s.ok()) {
     if (IsLockError(s)) {
       return Status::IOError("data directory " + dir +
@@ -510,7 +520,8 @@ Result<std::unique_ptr<Store>> OpenEmbeddedStore(const StoreOptions& options) {
     db->Close().PermitUncheckedError();
     return FromRocks(s, "data directory " + dir);
   }
-  return std::unique_ptr<Store>(new EmbeddedStore(std::move(db), options));
+  if (wal_env != nullptr) ek::RemoveSpareWalLeftovers(wal_env.get());
+  return std::unique_ptr<Store>(new EmbeddedStore(std::move(wal_env), std::move(db), options));
 }
 
 }  // namespace gimel::store

@@ -59,6 +59,9 @@ struct StoreOptions {
   bool sync = true;      // Default: true: an Add completes only after the WAL is fsynced.
                          // false: after the WAL write (survives a crash of gimel, not of the OS).
   int max_batch = 1024;  // Default: 1024 events per group commit
+  // Default: 8 MiB memtables (small: a fast WAL replay on opening), and as much WAL written
+  // ahead as zeros (embedded_wal.h). Tests use small ones to rotate WAL files often.
+  size_t write_buffer_bytes = 8 << 20;
 
   // Redis and Redis Cluster.
   RedisOptions redis;
