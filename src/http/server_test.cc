@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <future>
 #include <map>
 #include <memory>
@@ -910,22 +911,35 @@ TEST(HttpWire, SplitTarget) {
   EXPECT_EQ(query, "");
 }
 
+// The Date line AppendResponse writes: "Date: " IMF-fixdate "\r\n" within a second of now.
+void ExpectDateLine(const std::string& line) {
+  ASSERT_EQ(line.size(), 37u) << line;
+  std::tm tm{};
+  const char* end = strptime(line.c_str(), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+  ASSERT_NE(end, nullptr) << line;
+  EXPECT_EQ(*end, '\0') << line;
+  EXPECT_LE(std::abs(timegm(&tm) - std::time(nullptr)), 2) << line;
+}
+
 TEST(HttpWire, AppendResponseFraming) {
   api::Response r;
   r.status = 204;
   r.body = "ignored";
   std::string out;
   wire::AppendResponse(out, r, {.version = 11, .head = false, .close = false});
-  EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\nServer: gimel\r\n\r\n");
+  const std::string head = "HTTP/1.1 204 No Content\r\nServer: gimel\r\n";
+  ASSERT_TRUE(out.starts_with(head)) << out;
+  ASSERT_TRUE(out.ends_with("\r\n\r\n")) << out;
+  ExpectDateLine(out.substr(head.size(), out.size() - head.size() - 2));
 
   out.clear();
   r.status = 404;
   r.body = "nf";
-  r.headers = {{"Server", "other"}};
+  r.headers = {{"Server", "other"}, {"Date", "Thu, 01 Jan 1970 00:00:00 GMT"}};
   wire::AppendResponse(out, r, {.version = 10, .head = false, .close = true});
   EXPECT_EQ(out,
-            "HTTP/1.0 404 Not Found\r\nServer: other\r\nContent-Length: 2\r\n"
-            "Connection: close\r\n\r\nnf");
+            "HTTP/1.0 404 Not Found\r\nServer: other\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+            "Content-Length: 2\r\nConnection: close\r\n\r\nnf");
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <limits>
 
 namespace gimel::http::wire {
@@ -74,6 +76,33 @@ void AppendNumber(std::string& out, std::uint64_t v) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   (void)ec;  // 24 bytes always suffice for a uint64
   out.append(buf, end);
+}
+
+// The "Date: ...\r\n" line for the current second (RFC 9110 IMF-fixdate), kept per thread and
+// rebuilt when the second changes: one time() call (vDSO) and a copy per response.
+std::string_view DateLine() {
+  struct Cache {
+    std::time_t second = -1;
+    char line[40];
+    std::size_t size = 0;
+  };
+  thread_local Cache cache;
+  const std::time_t now = std::time(nullptr);
+  if (now != cache.second) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    const int n = std::snprintf(cache.line, sizeof cache.line,
+                                "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n",
+                                kDays[tm.tm_wday % 7], tm.tm_mday, kMonths[tm.tm_mon % 12],
+                                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cache.size =
+        n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n), sizeof cache.line - 1) : 0;
+    cache.second = now;
+  }
+  return {cache.line, cache.size};
 }
 
 const beast::error_code& HttpCategoryProbe() {
@@ -227,13 +256,15 @@ void AppendResponse(std::string& out, const api::Response& response,
   }
   out.append("\r\n");
 
-  bool has_server = false;
-  response.ForEachHeader([&out, &has_server](const api::Header& h) {
+  bool has_server = false, has_date = false;
+  response.ForEachHeader([&out, &has_server, &has_date](const api::Header& h) {
     if (!IsSafeHeader(h) || IsFramingHeader(h.name)) return;
     if (EqualsIgnoreCase(h.name, "server")) has_server = true;
+    if (EqualsIgnoreCase(h.name, "date")) has_date = true;
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   });
   if (!has_server) out.append("Server: gimel\r\n");
+  if (!has_date) out.append(DateLine());
   if (!bodyless_status) {
     out.append("Content-Length: ");
     AppendNumber(out, response.body.size());

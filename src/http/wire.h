@@ -108,8 +108,9 @@ struct ResponseFraming {
   bool close = false;  // send "Connection: close" (the caller closes after writing)
 };
 
-// Appends `response` to `out` as HTTP/1.x bytes: status line, "Server: gimel" (unless the
-// handler set Server), the handler's headers, Content-Length, Connection, blank line, body.
+// Appends `response` to `out` as HTTP/1.x bytes: status line, the handler's headers,
+// "Server: gimel" and "Date: <now>" (unless the handler set them), Content-Length, Connection,
+// blank line, body.
 // Handler headers that would break framing (Content-Length, Transfer-Encoding, Connection,
 // Keep-Alive) or that contain CR, LF or NUL are dropped. A status outside 200..999 becomes 500.
 void AppendResponse(std::string& out, const api::Response& response,

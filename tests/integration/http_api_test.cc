@@ -188,6 +188,9 @@ TEST_P(HttpApiTest, CorsAndCacheHeadersOnGetAndOptions) {
   EXPECT_EQ(r.headers["cache-control"], "no-cache, no-store, must-revalidate");
   EXPECT_EQ(r.headers["pragma"], "no-cache");
   EXPECT_TRUE(r.body == "null" || r.body == "{}");
+  // RFC 9110: an origin server with a clock sends Date, e.g. "Sun, 06 Dec 2026 21:45:00 GMT".
+  EXPECT_EQ(r.headers["date"].size(), 29u) << r.headers["date"];
+  EXPECT_TRUE(r.headers["date"].ends_with(" GMT")) << r.headers["date"];
   r = Http(port(), "GET", "/experiments", kAuth);
   EXPECT_EQ(r.headers["access-control-allow-origin"], "*");
   EXPECT_EQ(r.headers["cache-control"], "no-cache, no-store, must-revalidate");
