@@ -83,6 +83,7 @@ namespace {
 
 constexpr int kMaxRedirects = 16;
 constexpr auto kTryAgainDelay = std::chrono::milliseconds(20);
+constexpr auto kNotServedRetry = std::chrono::milliseconds(50);
 constexpr auto kRefreshMinInterval = std::chrono::milliseconds(100);
 constexpr auto kRefreshPeriod = std::chrono::seconds(30);
 // While some retired pool is still in use, how often the background thread checks again.
@@ -365,7 +366,14 @@ class ClusterBackend final : public Backend {
       const uint32_t slot = keys::HashSlot(req->key);
       std::optional<Endpoint> owner = OwnerOf(slot);
       if (!owner) {
+        // No master for the slot in the topology last read: a failover or resharding under
+        // way (a node that has seen the old master step down but not yet the new one's claim
+        // lists no owner). Ask again, and retry until the request's deadline.
         RequestRefresh();
+        if (Clock::now() + kNotServedRetry < req->deadline) {
+          return After(kNotServedRetry,
+                       [this, req = std::move(req)]() mutable { Dispatch(std::move(req)); });
+        }
         return req->done(
             Status::Unavailable("redis cluster: slot " + std::to_string(slot) + " is not served"),
             {});
@@ -434,11 +442,16 @@ class ClusterBackend final : public Backend {
 
   // ---- Topology ---------------------------------------------------------------------------
 
+  // Reads CLUSTER SLOTS from the known masters, then the seeds. The first answer that gives
+  // every slot an owner is taken; if none does (a failover under way: some nodes have seen the
+  // old master step down but not the new one's claim), the one that covers the most slots.
   Status Refresh() {
     std::vector<Endpoint> candidates = Masters();
     candidates.insert(candidates.end(), seeds_.begin(), seeds_.end());
     Status last = Status::Unavailable("redis cluster: no node to ask");
     std::set<std::string> tried;
+    std::optional<std::vector<SlotRange>> best;
+    uint32_t best_covered = 0;
     for (const Endpoint& ep : candidates) {
       if (!tried.insert(ep.ToString()).second) continue;
       RedisConnection conn(OptionsFor(ep));
@@ -457,18 +470,28 @@ class ClusterBackend final : public Backend {
         last = ranges.status();
         continue;
       }
-      std::unique_lock<std::shared_mutex> lock(slots_mu_);
-      std::vector<int> table(keys::kClusterSlots, -1);
-      for (const SlotRange& r : *ranges) {
-        const int node = NodeIndexLocked(r.master);
-        for (uint32_t slot = r.first; slot <= r.last; ++slot) table[slot] = node;
+      uint32_t covered = 0;
+      for (const SlotRange& r : *ranges) covered += r.last - r.first + 1;
+      if (!best || covered > best_covered) {
+        best = std::move(ranges).value();
+        best_covered = covered;
       }
-      slot_node_.swap(table);
-      lock.unlock();
-      RetireStalePools();
-      return Status::Ok();
+      if (best_covered >= keys::kClusterSlots) break;
     }
-    return Status::Unavailable("redis cluster: no node answered CLUSTER SLOTS: " + last.message());
+    if (!best) {
+      return Status::Unavailable("redis cluster: no node answered CLUSTER SLOTS: " +
+                                 last.message());
+    }
+    std::unique_lock<std::shared_mutex> lock(slots_mu_);
+    std::vector<int> table(keys::kClusterSlots, -1);
+    for (const SlotRange& r : *best) {
+      const int node = NodeIndexLocked(r.master);
+      for (uint32_t slot = r.first; slot <= r.last; ++slot) table[slot] = node;
+    }
+    slot_node_.swap(table);
+    lock.unlock();
+    RetireStalePools();
+    return Status::Ok();
   }
 
   void RequestRefresh() {

@@ -627,6 +627,56 @@ class ClusterFailoverTest : public ::testing::Test {
   std::set<std::string> on_master_;  // the variants whose counter master_ serves
 };
 
+// The story: for a moment no node owns a slot (during a failover, a node that has seen the old
+// master step down before the new master's claim lists no owner for its slots). An Add for
+// that slot waits for an owner, retrying up to the command timeout, instead of failing at once;
+// with no owner by then it fails kUnavailable. The slot is unassigned here with CLUSTER
+// DELSLOTS on every node (full coverage not required, so the other slots keep working).
+TEST(ClusterUnservedSlot, AddsWaitForTheSlotsOwnerUpToTheCommandTimeout) {
+  RedisCluster cluster(3);
+  ASSERT_TRUE(cluster.Start());
+  const std::string key = keys::CounterKey("un", "e", "participate", "v");
+  const int slot = static_cast<int>(keys::HashSlot(key));
+  const int owner = cluster.NodeForSlot(slot);
+  ASSERT_GE(owner, 0);
+  for (int i = 0; i < cluster.size(); ++i) {
+    RedisClient c = cluster.node(i).Client();
+    ASSERT_EQ(c.Command({"CONFIG", "SET", "cluster-require-full-coverage", "no"}).str, "OK");
+    ASSERT_EQ(c.Command({"CLUSTER", "DELSLOTS", std::to_string(slot)}).str, "OK");
+  }
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedisCluster;
+  o.cluster_nodes = cluster.addresses();
+  o.redis.command_timeout_ms = 1500;
+  auto opened = OpenRedisClusterStore(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store& store = **opened;
+  // Other slots are served meanwhile.
+  ASSERT_OK(Add(store, "un", "e", "participate", "another variant", "u0"));
+
+  // No owner until the timeout: kUnavailable, after retrying for about the command timeout.
+  Clock::time_point start = Clock::now();
+  Status s = Add(store, "un", "e", "participate", "v", "u1");
+  const auto waited = Clock::now() - start;
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_NE(s.message().find("not served"), std::string::npos) << s.ToString();
+  EXPECT_GE(waited, milliseconds(1000));
+  EXPECT_LT(waited, milliseconds(5000));
+
+  // The owner comes back while an Add waits: the Add lands there.
+  start = Clock::now();
+  std::promise<Status> done;
+  std::future<Status> result = done.get_future();
+  store.Add({"un", "e", "participate", "v", "u2"},
+            [&done](Status st) { done.set_value(std::move(st)); });
+  std::this_thread::sleep_for(milliseconds(300));
+  RedisClient c = cluster.node(owner).Client();
+  ASSERT_EQ(c.Command({"CLUSTER", "ADDSLOTS", std::to_string(slot)}).str, "OK");
+  ASSERT_OK(result.get());
+  EXPECT_GE(Clock::now() - start, milliseconds(300));
+  EXPECT_EQ(c.Command({"PFCOUNT", key}).integer, 1);
+}
+
 // The story: an operator promotes a replica (CLUSTER FAILOVER, e.g. before upgrading its
 // master's host) while events keep arriving. The replica catches up with its master before
 // taking over, so nothing acknowledged may be lost; the store must follow the new topology
