@@ -255,6 +255,12 @@ class ClusterBackend final : public Backend {
     return o;
   }
 
+  // True once Shutdown has begun: requests then fail at once.
+  bool ShutDown() {
+    std::lock_guard<std::mutex> lock(pools_mu_);
+    return shut_down_;
+  }
+
   // The pool of a node, created on first use (or taken back from the retired ones: the node is
   // a master again, or a redirection names a node the last refresh did not list); nullptr once
   // shut down. The caller keeps the reference for as long as it uses the pool: a pool retired
@@ -369,6 +375,7 @@ class ClusterBackend final : public Backend {
         // No master for the slot in the topology last read: a failover or resharding under
         // way (a node that has seen the old master step down but not yet the new one's claim
         // lists no owner). Ask again, and retry until the request's deadline.
+        if (ShutDown()) return req->done(Status::Unavailable("redis cluster store closed"), {});
         RequestRefresh();
         if (Clock::now() + kNotServedRetry < req->deadline) {
           return After(kNotServedRetry,

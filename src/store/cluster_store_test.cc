@@ -675,6 +675,26 @@ TEST(ClusterUnservedSlot, AddsWaitForTheSlotsOwnerUpToTheCommandTimeout) {
   ASSERT_OK(result.get());
   EXPECT_GE(Clock::now() - start, milliseconds(300));
   EXPECT_EQ(c.Command({"PFCOUNT", key}).integer, 1);
+
+  // A store closed while an Add waits for an owner fails it at once (kUnavailable). (Nodes
+  // that have not heard of the ADDSLOTS yet answer that the slot is already unassigned.)
+  for (int i = 0; i < cluster.size(); ++i) {
+    const std::string reply =
+        cluster.node(i).Client().Command({"CLUSTER", "DELSLOTS", std::to_string(slot)}).str;
+    ASSERT_TRUE(reply == "OK" || reply.find("already unassigned") != std::string::npos) << reply;
+  }
+  auto closing = OpenRedisClusterStore(o);
+  ASSERT_TRUE(closing.ok()) << closing.status().ToString();
+  std::promise<Status> dropped;
+  std::future<Status> dropped_result = dropped.get_future();
+  (*closing)->Add({"un", "e", "participate", "v", "u3"},
+                  [&dropped](Status st) { dropped.set_value(std::move(st)); });
+  std::this_thread::sleep_for(milliseconds(200));
+  start = Clock::now();
+  closing->reset();
+  EXPECT_LT(Clock::now() - start, milliseconds(1000));
+  ASSERT_EQ(dropped_result.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_TRUE(dropped_result.get().IsUnavailable());
 }
 
 // The story: an operator promotes a replica (CLUSTER FAILOVER, e.g. before upgrading its
