@@ -248,6 +248,18 @@ half_load() {
   fi
 }
 
+# nginx_at_rate NAME: nginx paced to the rate the run NAME was paced to (result nginx-at-NAME):
+# the tail this machine gives, at the same load and with the same client, to a server that
+# stores nothing — the floor under gimel's "p99 at half of peak".
+nginx_at_rate() {
+  local rate
+  [[ -n ${NGINX_PORT:-} ]] || return 0
+  rate=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1])).get("target_rate", 0)))' \
+    "$R/wrk-$1.json" 2>/dev/null || echo 0)
+  ((rate > 0)) || return 0
+  run_wrk "nginx-at-$1" "http://127.0.0.1:$NGINX_PORT" 100 bench-half "$DUR" "$rate" "$NGINX_PID" "${NGINX_WORKERS[@]}"
+}
+
 # wait_log FILE TEXT PID: waits until TEXT appears in FILE (30 s), failing if PID dies.
 wait_log() {
   local i
@@ -310,6 +322,7 @@ track_series() {
   run_wrk "$store" "$url" 100 bench "$DUR" 0 "$@"
   "$baseline" "after-$store"
   half_load "$store-half" "$url" "$R/wrk-$store.json" "$@"
+  nginx_at_rate "$store-half"
   for c in "${SCALE_COUNTERS[@]}"; do
     run_wrk "$store-c$c" "$url" "$c" "bench-c$c" "$DUR_SCALE" 0 "$@"
   done
@@ -390,6 +403,7 @@ nginx_run before-embedded-nosync
 run_wrk embedded-nosync "$GIMEL_URL" 100 bench "$DUR" 0 "$GIMEL_PID"
 nginx_run after-embedded-nosync
 half_load embedded-nosync-half "$GIMEL_URL" "$R/wrk-embedded-nosync.json" "$GIMEL_PID"
+nginx_at_rate embedded-nosync-half
 stop_pid "$GIMEL_PID"
 
 # ---- 4. peak RSS and disk use (fresh embedded instance) --------------------------------------

@@ -309,12 +309,17 @@ def cmd_render(args):
            "the redis ratio uses the mean of both redis-benchmark runs")
     if nginx_end:
         row_wrk("nginx `return 204`, end of run (drift check)", nginx_end)
-    for label, r, peak in [("gimel embedded at half of its peak", emb_half, emb),
-                           ("gimel embedded sync:false at half of its peak",
-                            wrk("embedded-nosync-half"), wrk("embedded-nosync")),
-                           ("gimel redis at half of its peak", red_half, red)]:
+    for label, name, peak in [("gimel embedded at half of its peak", "embedded-half", emb),
+                              ("gimel embedded sync:false at half of its peak",
+                               "embedded-nosync-half", wrk("embedded-nosync")),
+                              ("gimel redis at half of its peak", "redis-half", red)]:
+        r = wrk(name)
         if r and peak and "rps" in r and "rps" in peak:
             row_wrk(label, r, "rate-limited: %.0f%% of peak achieved" % (100.0 * r["rps"] / peak["rps"]))
+            floor = wrk("nginx-at-" + name)
+            if floor:
+                row_wrk("nginx `return 204` paced to the same rate, right after", floor,
+                        "this machine's floor for the tail at that load")
     w("")
     w("¹ CPU time (user + system, from /proc) of the server processes during the run divided by "
       "the requests: nginx master + workers; gimel; for the redis rows gimel **plus** "
