@@ -718,6 +718,18 @@ std::map<std::string, uintmax_t> FilesStartingWith(const std::string& dir,
   return out;
 }
 
+// Waits (up to 30 s) until this process's WAL spare is in `dir`: the store writes the next one
+// on a SCHED_IDLE thread after each WAL takes the last, and on a loaded machine (tests in
+// parallel) that thread may wait seconds for an idle CPU.
+bool WaitForSpare(const std::string& dir) {
+  const std::string spare = std::string(ek::kSpareWalPrefix) + std::to_string(getpid());
+  for (int i = 0; i < 3000; ++i) {
+    if (FilesStartingWith(dir, spare).count(spare) == 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 std::map<std::string, uintmax_t> WalFiles(const std::string& dir) {
   std::map<std::string, uintmax_t> out;
   for (const auto& entry : fs::directory_iterator(dir)) {
@@ -755,6 +767,7 @@ TEST(EmbeddedStore, SecondOpenFromAnotherProcessFailsClearly) {
   TempDir dir;
   auto first = OpenOrDie(Options(dir.path()));
   ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(WaitForSpare(dir.path()));
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   pid_t pid = SpawnChild("EmbeddedStoreChild.DISABLED_TryOpen", dir.path(), fds, true);
@@ -808,9 +821,7 @@ TEST(EmbeddedStore, WritesWalFilesOverZerosAndTrimsThemOnClose) {
     while (left.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_EQ(failed.load(), 0);
     // The background thread has written the next spare by now (or will shortly).
-    for (int i = 0; i < 500 && FilesStartingWith(dir.path(), spare).count(spare) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    ASSERT_TRUE(WaitForSpare(dir.path()));
     auto spares = FilesStartingWith(dir.path(), ek::kSpareWalPrefix);
     ASSERT_EQ(spares.count(spare), 1u);
     EXPECT_EQ(spares[spare], kBuffer);

@@ -427,11 +427,13 @@ std::string RedisCluster::SlotMapIfOk(int i, std::string* why) {
   return ::testing::AssertionSuccess();
 }
 
-int RedisCluster::NodeForSlot(int slot) {
-  auto asked =
-      std::find_if(nodes_.begin(), nodes_.end(), [](const auto& n) { return n->running(); });
-  if (asked == nodes_.end()) return -1;
-  RedisClient c = (*asked)->Client();
+int RedisCluster::NodeForSlot(int slot, int viewer) {
+  auto asked = viewer >= 0 ? nodes_.begin() + viewer
+                           : std::find_if(nodes_.begin(), nodes_.end(),
+                                          [](const auto& n) { return n->running(); });
+  if (asked == nodes_.end() || !(*asked)->running()) return -1;
+  RedisClient c;
+  if (!c.Connect((*asked)->port(), password_)) return -1;
   RedisReply r = c.Command({"CLUSTER", "SLOTS"});
   for (const RedisReply& range : r.elements) {
     if (range.elements.size() < 3) continue;
@@ -443,6 +445,40 @@ int RedisCluster::NodeForSlot(int slot) {
     }
   }
   return -1;
+}
+
+::testing::AssertionResult RedisCluster::UnassignSlot(int slot, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const std::string slot_arg = std::to_string(slot);
+  Clock::time_point unowned_since{};
+  std::string last;
+  for (int i = 0; i < size(); ++i) {
+    RedisClient c;
+    if (nodes_[i]->running() && c.Connect(nodes_[i]->port(), password_)) {
+      c.Command({"CONFIG", "SET", "cluster-require-full-coverage", "no"});
+    }
+  }
+  while (Clock::now() < deadline) {
+    bool unowned = true;
+    for (int i = 0; i < size(); ++i) {
+      if (!nodes_[i]->running() || NodeForSlot(slot, i) < 0) continue;
+      unowned = false;
+      RedisClient c;
+      if (!c.Connect(nodes_[i]->port(), password_)) continue;
+      last = c.Command({"CLUSTER", "DELSLOTS", slot_arg}).str;
+    }
+    const auto now = Clock::now();
+    if (!unowned) {
+      unowned_since = {};
+    } else if (unowned_since == Clock::time_point{}) {
+      unowned_since = now;
+    } else if (now - unowned_since >= std::chrono::milliseconds(500)) {
+      return ::testing::AssertionSuccess();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ::testing::AssertionFailure() << "slot " << slot << " still has an owner in some node's "
+                                       << "view (last DELSLOTS reply: " << last << ")";
 }
 
 std::string RedisCluster::NodeId(int i) {

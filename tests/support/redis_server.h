@@ -133,9 +133,14 @@ class RedisCluster {
   RedisServer& node(int i) { return *nodes_[i]; }
   // "127.0.0.1:<port>" of every node.
   std::vector<std::string> addresses() const;
-  // The index of the node serving `slot` (CLUSTER SLOTS, as seen by the first running node),
-  // or -1.
-  int NodeForSlot(int slot);
+  // The index of the node serving `slot` (CLUSTER SLOTS, as seen by node `viewer`, by default
+  // the first running node), or -1.
+  int NodeForSlot(int slot, int viewer = -1);
+  // Leaves `slot` without an owner in every running node's view (CLUSTER DELSLOTS everywhere,
+  // after CONFIG SET cluster-require-full-coverage no), repeating the DELSLOTS where a node has
+  // meanwhile re-learned the owner's claim from gossip sent before the owner's own DELSLOTS.
+  // Waits up to `timeout` for every view to stay without an owner for half a second.
+  ::testing::AssertionResult UnassignSlot(int slot, std::chrono::milliseconds timeout);
   // The cluster node id of node i (CLUSTER MYID).
   std::string NodeId(int i);
   // True if running node i says (ROLE) it is a master.
