@@ -190,10 +190,7 @@ class ClusterBackend final : public Backend {
     {
       std::shared_lock<std::shared_mutex> lock(slots_mu_);
       for (uint32_t slot = 0; slot < keys::kClusterSlots; ++slot) {
-        if (slot_node_[slot] < 0) {
-          return Status::Unavailable("redis cluster: slot " + std::to_string(slot) +
-                                     " is not served");
-        }
+        if (slot_node_[slot] < 0) return NotServed(slot);
       }
     }
     for (const Endpoint& ep : Masters()) {
@@ -361,9 +358,18 @@ class ClusterBackend final : public Backend {
     return out;
   }
 
+  static Status NotServed(uint32_t slot) {
+    return Status::Unavailable("redis cluster: slot " + std::to_string(slot) + " is not served");
+  }
+
   void Dispatch(std::shared_ptr<Request> req) {
     if (Clock::now() >= req->deadline) {
-      return req->done(Status::Unavailable("redis cluster: timed out (slot moving?)"), {});
+      // A retry while the slot has no owner (below) may run late, past the deadline.
+      const uint32_t slot = keys::HashSlot(req->key);
+      return req->done(!req->ask && !OwnerOf(slot)
+                           ? NotServed(slot)
+                           : Status::Unavailable("redis cluster: timed out (slot moving?)"),
+                       {});
     }
     Endpoint ep;
     if (req->ask) {
@@ -381,9 +387,7 @@ class ClusterBackend final : public Backend {
           return After(kNotServedRetry,
                        [this, req = std::move(req)]() mutable { Dispatch(std::move(req)); });
         }
-        return req->done(
-            Status::Unavailable("redis cluster: slot " + std::to_string(slot) + " is not served"),
-            {});
+        return req->done(NotServed(slot), {});
       }
       ep = std::move(*owner);
     }
