@@ -515,7 +515,8 @@ BUSY1=$(stat_busy) STEAL1=$(stat_steal) TOTAL1=$(stat_total) SELF1=$(self_ticks)
 OTHER_TICKS=$(((BUSY1 - BUSY0) - (SELF1 - SELF0)))
 ((OTHER_TICKS >= 0)) || OTHER_TICKS=0
 COMMIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(cd "$ROOT" && git status --porcelain 2>/dev/null | head -1)" ]]; then
+# (the previous run's bench/RESULTS.md, not yet committed, is no change to what is measured)
+if [[ -n "$(cd "$ROOT" && git status --porcelain -- . ':(exclude)bench/RESULTS.md' 2>/dev/null | head -1)" ]]; then
   COMMIT="$COMMIT (with uncommitted changes)"
 fi
 WRK_VERSION="$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2 || true)"
