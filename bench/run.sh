@@ -17,6 +17,7 @@
 # Environment: GIMEL_BENCH_CONNS (default 256), GIMEL_BENCH_IO_THREADS (default nproc/2, at
 # least 1; also nginx's worker_processes), GIMEL_BENCH_WRK_THREADS (default = io threads),
 # GIMEL_BENCH_WAIT_QUIET (seconds to wait for an idle machine before measuring, default 120),
+# GIMEL_BENCH_HALF_WINDOWS (windows at half of peak per server, default 3; --quick: 1),
 # GIMEL_BENCH_PIN (default 1: servers on the first nproc/2 CPUs, wrk and redis-benchmark on the
 # others, with taskset; 0: no pinning).
 #
@@ -37,7 +38,7 @@ while (($#)); do
     --no-build) BUILD=0 ;;
     --keep) KEEP=1 ;;
     --out) OUT="$(realpath -m "$2")"; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -65,11 +66,14 @@ WAIT_QUIET="${GIMEL_BENCH_WAIT_QUIET:-120}"
 API_KEY="bench-api-key"
 if ((QUICK)); then
   DUR=3 WARM=1 DUR_SCALE=2 SEED_PER=20 RSS_EVENTS=200000 EXP_RUNS=3 MIN_TIME=0.05 REPS=1 MODE=quick
+  HALF_WINDOWS=1
   SCALE_COUNTERS=(10 1000 100000)
 else
   DUR=10 WARM=2 DUR_SCALE=5 SEED_PER=100 RSS_EVENTS=1000000 EXP_RUNS=5 MIN_TIME=0.2 REPS=3 MODE=full
+  HALF_WINDOWS=3
   SCALE_COUNTERS=(10 100 1000 10000 100000)
 fi
+HALF_WINDOWS="${GIMEL_BENCH_HALF_WINDOWS:-$HALF_WINDOWS}"
 REPORT_COUNTERS=(100 1000 10000)
 RSS_COUNTERS=1000
 
@@ -177,6 +181,24 @@ OTHERS="$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 5 {printf "%s%s (%s%%)", 
 ) &
 PIDS+=($!)
 
+# cpu_speed LABEL: the time of one fixed CPU loop on each CPU in turn (ms; LABEL and the times
+# appended to CPU_SPEED for RESULTS.md). A shared VM's CPUs slow down and speed up, each on its
+# own, by up to 2x for minutes at a time; this shows which CPU was slow when.
+CPU_SPEED=""
+cpu_speed() {
+  local c ms out=""
+  command -v taskset >/dev/null 2>&1 || return 0
+  for ((c = 0; c < NPROC; c++)); do
+    ms=$(taskset -c "$c" python3 -c 'import time
+t = time.perf_counter()
+x = 0
+for i in range(3000000): x += i
+print(round((time.perf_counter() - t) * 1000))' 2>/dev/null) || ms="?"
+    out+="${out:+ / }$ms"
+  done
+  CPU_SPEED+="${CPU_SPEED:+; }$1: $out"
+}
+
 # ---- helpers ---------------------------------------------------------------------------------
 free_port() { "${TOOLS[@]}" port; }
 
@@ -246,6 +268,25 @@ half_load() {
     log "half load: achieved $achieved req/s for $target wanted; re-running with rate $rate"
     run_wrk "$name" "$url" 100 "bench-half" "$DUR" "$rate" "$@"
   fi
+}
+
+# half_windows NAME URL PEAK_JSON PIDS...: the p99 at half of peak over HALF_WINDOWS windows of
+# DUR seconds at the same rate, each followed by nginx at that rate: NAME (the rate is set and
+# corrected there), then NAME-w2, NAME-w3... One window's p99 on a shared VM depends on which
+# phase of the host it falls in (bench/README.md, "Method"); RESULTS.md shows every window and
+# judges the target on their median.
+half_windows() {
+  local name="$1" url="$2" peak_json="$3" rate k
+  shift 3
+  half_load "$name" "$url" "$peak_json" "$@"
+  nginx_at_rate "$name"
+  rate=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1])).get("target_rate", 0)))' \
+    "$R/wrk-$name.json" 2>/dev/null || echo 0)
+  ((rate > 0)) || return 0
+  for ((k = 2; k <= HALF_WINDOWS; k++)); do
+    run_wrk "$name-w$k" "$url" 100 "bench-half" "$DUR" "$rate" "$@"
+    nginx_at_rate "$name-w$k"
+  done
 }
 
 # nginx_at_rate NAME: nginx paced to the rate the run NAME was paced to (result nginx-at-NAME):
@@ -321,14 +362,14 @@ track_series() {
   run_wrk warm-$store "$url" 100 bench-warm "$WARM" 0
   run_wrk "$store" "$url" 100 bench "$DUR" 0 "$@"
   "$baseline" "after-$store"
-  half_load "$store-half" "$url" "$R/wrk-$store.json" "$@"
-  nginx_at_rate "$store-half"
+  half_windows "$store-half" "$url" "$R/wrk-$store.json" "$@"
   for c in "${SCALE_COUNTERS[@]}"; do
     run_wrk "$store-c$c" "$url" "$c" "bench-c$c" "$DUR_SCALE" 0 "$@"
   done
 }
 
 # ---- 1. micro-benchmarks (first, on the quietest machine) ------------------------------------
+cpu_speed start
 log "micro-benchmarks"
 for b in hll url api; do
   if [[ -x "$BB/gimel_bench_$b" ]]; then
@@ -390,6 +431,7 @@ nginx_run
 # (the ratios use the runs just before and just after), and at the end to expose drift.
 
 # ---- 3. gimel on the embedded store ----------------------------------------------------------
+cpu_speed "before embedded"
 log "gimel embedded: peak, half load, counters scaling, /experiments"
 start_gimel embedded "" --data-dir "$WORK/data-embedded"
 track_series embedded "$GIMEL_URL" nginx_run "$GIMEL_PID"
@@ -402,8 +444,7 @@ run_wrk warm-nosync "$GIMEL_URL" 100 bench-warm "$WARM" 0
 nginx_run before-embedded-nosync
 run_wrk embedded-nosync "$GIMEL_URL" 100 bench "$DUR" 0 "$GIMEL_PID"
 nginx_run after-embedded-nosync
-half_load embedded-nosync-half "$GIMEL_URL" "$R/wrk-embedded-nosync.json" "$GIMEL_PID"
-nginx_at_rate embedded-nosync-half
+half_windows embedded-nosync-half "$GIMEL_URL" "$R/wrk-embedded-nosync.json" "$GIMEL_PID"
 stop_pid "$GIMEL_PID"
 
 # ---- 4. peak RSS and disk use (fresh embedded instance) --------------------------------------
@@ -465,6 +506,7 @@ start_redis() {
   done
 }
 
+cpu_speed "before redis"
 log "redis-server, redis-benchmark PFADD -P 1"
 start_redis redis-rb
 # Size the run to about $DUR seconds from a short calibration.
@@ -508,6 +550,7 @@ stop_pid "$REDIS_PID"
 log "nginx return 204 again (drift check)"
 run_wrk nginx-end "http://127.0.0.1:$NGINX_PORT" 100 bench "$DUR" 0 "$NGINX_PID" "${NGINX_WORKERS[@]}"
 stop_pid "$NGINX_PID"
+cpu_speed end
 
 # ---- 6. report -------------------------------------------------------------------------------
 T_END=$(date +%s)
@@ -544,6 +587,7 @@ json.dump({
         $NPROC, 100.0 * ($STEAL1 - $STEAL0) / max(1, $TOTAL1 - $TOTAL0)),
     "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
     "others": "$OTHERS" or "none above 5 % CPU",
+    "cpu_speed": "$CPU_SPEED",
     "io_threads": $IO_THREADS, "conns": $CONNS, "dur": "${DUR} s", "dur_scale": "${DUR_SCALE} s",
     "wrk": "$WRK_VERSION, -t$WRK_THREADS -c$CONNS $(if ((PIN)); then echo "(servers pinned to CPUs 0-$((HALF - 1)), wrk and redis-benchmark to CPUs $HALF-$((NPROC - 1)))"; else echo "(wrk shares the same $NPROC cores, no pinning)"; fi)",
     "duration": "%d s" % ($T_END - $T_START),

@@ -236,6 +236,8 @@ def cmd_render(args):
                      ("load_before", "load average before"), ("load_heavy", "load average during the run (max seen)"),
                      ("load_after", "load average after"), ("others", "other busy processes at start"),
                      ("others_during", "CPU used by other processes during the run"),
+                     ("cpu_speed", "one fixed CPU loop on each CPU, ms (CPU 0 / CPU 1 / ...; "
+                      "lower is faster)"),
                      ("io_threads", "gimel io_threads = nginx workers"),
                      ("wrk", "wrk"), ("duration", "wall time of the run")]:
         if k in meta:
@@ -262,7 +264,16 @@ def cmd_render(args):
         else mean_rps(nginx_start, nginx_end)
     nginx_nosync = mean_rps(wrk("nginx-before-embedded-nosync"), wrk("nginx-after-embedded-nosync")) \
         or nginx
-    emb_half, red_half = wrk("embedded-half"), wrk("redis-half")
+
+    def half_windows(name):
+        """[(result name, result)] of the half-load windows of NAME (run.sh: half_windows)."""
+        out = [(name, wrk(name))]
+        k = 2
+        while wrk("%s-w%d" % (name, k)):
+            out.append(("%s-w%d" % (name, k), wrk("%s-w%d" % (name, k))))
+            k += 1
+        return out
+
     rb_before, rb_after = _load(d, "redis-benchmark"), _load(d, "redis-benchmark-after-redis")
     rb = mean_rps(rb_before, rb_after)
     hll = _micro(d, "micro-hll")
@@ -313,10 +324,13 @@ def cmd_render(args):
                               ("gimel embedded sync:false at half of its peak",
                                "embedded-nosync-half", wrk("embedded-nosync")),
                               ("gimel redis at half of its peak", "redis-half", red)]:
-        r = wrk(name)
-        if r and peak and "rps" in r and "rps" in peak:
-            row_wrk(label, r, "rate-limited: %.0f%% of peak achieved" % (100.0 * r["rps"] / peak["rps"]))
-            floor = wrk("nginx-at-" + name)
+        windows = half_windows(name)
+        for k, (wname, r) in enumerate(windows, 1):
+            if not (r and peak and "rps" in r and "rps" in peak):
+                continue
+            row_wrk(label + (", window %d of %d" % (k, len(windows)) if len(windows) > 1 else ""), r,
+                    "rate-limited: %.0f%% of peak achieved" % (100.0 * r["rps"] / peak["rps"]))
+            floor = wrk("nginx-at-" + wname)
             if floor:
                 row_wrk("nginx `return 204` paced to the same rate, right after", floor,
                         "this machine's floor for the tail at that load")
@@ -348,13 +362,20 @@ def cmd_render(args):
     r2 = ratio(red, rb)
     target("redis track throughput / redis-benchmark PFADD -P 1 (runs just before and after)",
            "%.2f×" % r2 if r2 is not None else "n/a", "≥ 1.00×", None if r2 is None else r2 >= 1.0)
-    for label, r in [("embedded", emb_half), ("redis", red_half),
-                     ("(reference) embedded `sync: false`", wrk("embedded-nosync-half"))]:
-        if r is None and label.startswith("(reference)"):
+    # The p99 of each window at half of peak; the target is judged on their median (one
+    # window's p99 depends on the phase of the shared host it falls in; all are shown).
+    for label, name in [("embedded", "embedded-half"), ("redis", "redis-half"),
+                        ("(reference) embedded `sync: false`", "embedded-nosync-half")]:
+        p99s = [r["lat_us"]["p99"] / 1000.0 for _, r in half_windows(name) if r and "lat_us" in r]
+        if not p99s and label.startswith("(reference)"):
             continue
-        p = r["lat_us"]["p99"] / 1000.0 if r and "lat_us" in r else None
-        target("p99 at half of peak load (%s)" % label, "%.2f ms" % p if p is not None else "n/a",
-               "≤ 5 ms", None if p is None else p <= 5.0)
+        p = statistics.median(p99s) if p99s else None
+        if len(p99s) > 1:
+            measured = "%.2f ms (median of %d windows: %s)" % (
+                p, len(p99s), " / ".join("%.2f" % x for x in p99s))
+        else:
+            measured = "%.2f ms" % p if p is not None else "n/a"
+        target("p99 at half of peak load (%s)" % label, measured, "≤ 5 ms", None if p is None else p <= 5.0)
     add = hll.get("BM_AddDense", (None,))[0]
     target("HLL add (dense, incl. hash)", _fmt_ns(add), "≤ 50 ns", None if add is None else add <= 50)
     cnt = hll.get("BM_CountDense/100000", (None,))[0]
