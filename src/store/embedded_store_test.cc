@@ -742,12 +742,20 @@ TEST(EmbeddedStore, SecondOpenOfSameDirFailsClearly) {
   TempDir dir;
   auto first = OpenOrDie(Options(dir.path()));
   ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(WaitForSpare(dir.path()));
   auto second = OpenEmbeddedStore(Options(dir.path()));
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kIOError);
   EXPECT_EQ(second.status().message(),
             "data directory " + dir.path() + " is in use by another gimel process (lock held)");
   EXPECT_TRUE(first->Health().ok());
+  // The refused open wrote no spare of its own and left the first store's (same process, so
+  // the same name) where it was, whole.
+  const std::string spare = std::string(ek::kSpareWalPrefix) + std::to_string(getpid());
+  const auto spares = FilesStartingWith(dir.path(), ek::kSpareWalPrefix);
+  ASSERT_EQ(spares.count(spare), 1u);
+  EXPECT_EQ(spares.at(spare), Options(dir.path()).write_buffer_bytes);
+  EXPECT_EQ(spares.size(), 1u);
   first.reset();
   EXPECT_NE(OpenOrDie(Options(dir.path())), nullptr);
 }

@@ -80,19 +80,24 @@ class PrezeroedWalFileSystem final : public rocksdb::FileSystemWrapper {
         spare_(dir_ + "/" + kSpareWalPrefix + std::to_string(getpid())),
         tmp_(spare_ + ".tmp"),
         spare_bytes_(spare_bytes) {
-    Fill();
     thread_ = std::thread([this] { FillerLoop(); });
   }
 
   ~PrezeroedWalFileSystem() override {
+    bool started = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       stopping_ = true;
+      started = started_;
     }
     cv_.notify_all();
     thread_.join();
-    unlink(tmp_.c_str());
-    unlink(spare_.c_str());
+    // Only a FileSystem that wrote spares removes them: one whose DB::Open was refused by the
+    // directory's lock never did, and in the same process its names are the lock holder's.
+    if (started) {
+      unlink(tmp_.c_str());
+      unlink(spare_.c_str());
+    }
   }
 
   const char* Name() const override { return "gimel.PrezeroedWalFileSystem"; }
@@ -100,6 +105,7 @@ class PrezeroedWalFileSystem final : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus NewWritableFile(const std::string& path, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,
                                     rocksdb::IODebugContext* dbg) override {
+    if (IsWal(path)) std::call_once(first_, [this] { Start(); });
     if (IsWal(path) && TakeSpare()) {
       std::unique_ptr<rocksdb::FSWritableFile> file;
       rocksdb::IOStatus s = target()->ReuseWritableFile(path, spare_, options, &file, dbg);
@@ -146,6 +152,17 @@ class PrezeroedWalFileSystem final : public rocksdb::FileSystemWrapper {
     cv_.notify_one();
   }
 
+  // Writes the first spare and lets the thread write the next ones: on the first WAL file, which
+  // RocksDB creates only once it holds the directory's lock.
+  void Start() {
+    Fill();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      started_ = true;
+    }
+    cv_.notify_one();
+  }
+
   // Writes a spare unless one is ready or writing failed before (then WAL files are created
   // the usual way from now on).
   void Fill() {
@@ -174,7 +191,7 @@ class PrezeroedWalFileSystem final : public rocksdb::FileSystemWrapper {
     for (;;) {
       {
         std::unique_lock<std::mutex> l(mu_);
-        cv_.wait(l, [this] { return stopping_ || (!ready_ && !taking_ && !failed_); });
+        cv_.wait(l, [this] { return stopping_ || (started_ && !ready_ && !taking_ && !failed_); });
         if (stopping_) return;
       }
       Fill();
@@ -191,7 +208,9 @@ class PrezeroedWalFileSystem final : public rocksdb::FileSystemWrapper {
   bool taking_ = false;    // guarded by mu_: a caller is renaming the spare
   bool failed_ = false;    // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;     // last: started after everything above is constructed
+  bool started_ = false;   // guarded by mu_: Start ran
+  std::once_flag first_;
+  std::thread thread_;  // last: started after everything above is constructed
 };
 
 }  // namespace

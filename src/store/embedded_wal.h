@@ -33,8 +33,9 @@ namespace gimel::store::embedded {
 inline constexpr char kSpareWalPrefix[] = "gimel-wal-spare.";
 
 // An Env for rocksdb::Options::env whose FileSystem hands out zero-filled WAL files of
-// `spare_bytes` for the RocksDB database in `dir`. Writes the first spare before returning,
-// so that the first WAL the DB creates on opening is one. Destroying the Env stops its thread
+// `spare_bytes` for the RocksDB database in `dir`. Writes the first spare when the DB creates
+// its first WAL file (on opening, once it holds the directory's lock), so that file is one; an
+// Env whose DB::Open is refused by the lock writes nothing. Destroying the Env stops its thread
 // and removes the spare. REQUIRES: it outlives the DB.
 std::unique_ptr<rocksdb::Env> NewPrezeroedWalEnv(const std::string& dir, size_t spare_bytes);
 
