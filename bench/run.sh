@@ -250,6 +250,8 @@ PY
 }
 
 rps_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("rps", 0))' "$1" 2>/dev/null || echo 0; }
+# The rate a run was paced to (whole req/s; 0 if unpaced or missing).
+rate_of() { python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1])).get("target_rate", 0)))' "$1" 2>/dev/null || echo 0; }
 
 # half_load NAME URL PEAK_JSON PIDS...: rate-limited run at 50 % of the peak; one corrective
 # re-run if the achieved rate is off by more than 10 %.
@@ -280,8 +282,7 @@ half_windows() {
   shift 3
   half_load "$name" "$url" "$peak_json" "$@"
   nginx_at_rate "$name"
-  rate=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1])).get("target_rate", 0)))' \
-    "$R/wrk-$name.json" 2>/dev/null || echo 0)
+  rate=$(rate_of "$R/wrk-$name.json")
   ((rate > 0)) || return 0
   for ((k = 2; k <= HALF_WINDOWS; k++)); do
     run_wrk "$name-w$k" "$url" 100 "bench-half" "$DUR" "$rate" "$@"
@@ -295,8 +296,7 @@ half_windows() {
 nginx_at_rate() {
   local rate
   [[ -n ${NGINX_PORT:-} ]] || return 0
-  rate=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1])).get("target_rate", 0)))' \
-    "$R/wrk-$1.json" 2>/dev/null || echo 0)
+  rate=$(rate_of "$R/wrk-$1.json")
   ((rate > 0)) || return 0
   run_wrk "nginx-at-$1" "http://127.0.0.1:$NGINX_PORT" 100 bench-half "$DUR" "$rate" "$NGINX_PID" "${NGINX_WORKERS[@]}"
 }
