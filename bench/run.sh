@@ -6,7 +6,8 @@
 # Builds Release (scripts/build.sh build), then measures on this machine: nginx `return 204`
 # (the HTTP ceiling), gimel on the embedded store, gimel on the redis store, redis-benchmark
 # PFADD -P 1 (each baseline just before and just after the gimel peak it is compared with),
-# p99 at half of peak, cost vs number of counters, /experiments latency, peak RSS, disk use
+# p99 at half of peak (each window followed by nginx, and for the synced embedded store by the
+# disk alone, at the same rate), cost vs number of counters, /experiments latency, peak RSS, disk use
 # after compaction, and the Google Benchmark micro-benchmarks; writes bench/RESULTS.md.
 #
 #   --quick     short runs (about 2 minutes after the build): a smoke test of the benchmark
@@ -273,8 +274,8 @@ half_load() {
 }
 
 # half_windows NAME URL PEAK_JSON PIDS...: the p99 at half of peak over HALF_WINDOWS windows of
-# DUR seconds at the same rate, each followed by nginx at that rate: NAME (the rate is set and
-# corrected there), then NAME-w2, NAME-w3... One window's p99 on a shared VM depends on which
+# DUR seconds at the same rate, each followed by nginx (and disk_at_rate) at that rate: NAME
+# (the rate is set and corrected there), then NAME-w2, NAME-w3... One window's p99 on a shared VM depends on which
 # phase of the host it falls in (bench/README.md, "Method"); RESULTS.md shows every window and
 # judges the target on their median.
 half_windows() {
@@ -282,12 +283,39 @@ half_windows() {
   shift 3
   half_load "$name" "$url" "$peak_json" "$@"
   nginx_at_rate "$name"
+  disk_at_rate "$name"
   rate=$(rate_of "$R/wrk-$name.json")
   ((rate > 0)) || return 0
   for ((k = 2; k <= HALF_WINDOWS; k++)); do
     run_wrk "$name-w$k" "$url" 100 "bench-half" "$DUR" "$rate" "$@"
     nginx_at_rate "$name-w$k"
+    disk_at_rate "$name-w$k"
   done
+}
+
+# disk_at_rate NAME: while DISK_FLOOR_DIR is set (the synced embedded store's windows), group
+# commits of 100-byte events at the rate of the run NAME, by gimel_bench_disk_floor in that
+# directory's file system, pinned like the servers (result disk-at-NAME): the least a store
+# that acknowledges only durable events waits for this disk at that load, and how often the
+# disk stalled (bench/README.md, "Method"). Its group commits start at least
+# DISK_FLOOR_GAP_US apart, about gimel's own rhythm at half of peak.
+DISK_FLOOR_GAP_US=500
+disk_at_rate() {
+  local rate out="$R/disk-at-$1.json"
+  [[ -n ${DISK_FLOOR_DIR:-} && -x $BB/gimel_bench_disk_floor ]] || return 0
+  rate=$(rate_of "$R/wrk-$1.json")
+  ((rate > 0)) || return 0
+  log_cmd "${SERVER_PIN[*]} build/bench/gimel_bench_disk_floor $DISK_FLOOR_DIR $rate $DUR $DISK_FLOOR_GAP_US"
+  "${SERVER_PIN[@]}" "$BB/gimel_bench_disk_floor" "$DISK_FLOOR_DIR" "$rate" "$DUR" "$DISK_FLOOR_GAP_US" \
+    >"$out" 2>"$WORK/disk-at-$1.err" || { log "disk floor failed: $(cat "$WORK/disk-at-$1.err")"; echo '{}' >"$out"; }
+  python3 - "$out" "disk-at-$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if "p99_ms" in d:
+    print("  %-22s %9.0f ev/s   p50 %6.2f ms  p99 %6.2f ms  syncs %d, longest %.2f ms, %d over 5 ms" % (
+        sys.argv[2], d["rate"], d["p50_ms"], d["p99_ms"], d["syncs"], d["sync_max_ms"],
+        d["syncs_over_5ms"]))
+PY
 }
 
 # nginx_at_rate NAME: nginx paced to the rate the run NAME was paced to (result nginx-at-NAME):
@@ -434,7 +462,9 @@ nginx_run
 cpu_speed "before embedded"
 log "gimel embedded: peak, half load, counters scaling, /experiments"
 start_gimel embedded "" --data-dir "$WORK/data-embedded"
+DISK_FLOOR_DIR="$WORK"
 track_series embedded "$GIMEL_URL" nginx_run "$GIMEL_PID"
+DISK_FLOOR_DIR=""
 report_series embedded "$GIMEL_URL"
 stop_pid "$GIMEL_PID"
 

@@ -334,6 +334,14 @@ def cmd_render(args):
             if floor:
                 row_wrk("nginx `return 204` paced to the same rate, right after", floor,
                         "this machine's floor for the tail at that load")
+            disk = _load(d, "disk-at-" + wname)
+            if disk and "p99_ms" in disk:
+                w("| disk alone: group commits (write + `fdatasync`) of the same events per second, "
+                  "right after | %s ev/s | %.2f | %.2f | %s | n/a | the disk's floor under a durable "
+                  "store's tail: %s syncs, longest %.2f ms, %d over 5 ms |" % (
+                      "{:,.0f}".format(disk["rate"]), disk["p50_ms"], disk["p99_ms"],
+                      "{:,}".format(disk["events"]), "{:,}".format(disk["syncs"]),
+                      disk["sync_max_ms"], disk["syncs_over_5ms"]))
     w("")
     w("¹ CPU time (user + system, from /proc) of the server processes during the run divided by "
       "the requests: nginx master + workers; gimel; for the redis rows gimel **plus** "
@@ -375,6 +383,10 @@ def cmd_render(args):
                 p, len(p99s), " / ".join("%.2f" % x for x in p99s))
         else:
             measured = "%.2f ms" % p if p is not None else "n/a"
+        floors = [x["p99_ms"] for x in (_load(d, "disk-at-" + n) for n, _ in half_windows(name))
+                  if x and "p99_ms" in x]
+        if floors:
+            measured += "; the disk alone at that rate: %s ms" % " / ".join("%.2f" % x for x in floors)
         target("p99 at half of peak load (%s)" % label, measured, "≤ 5 ms", None if p is None else p <= 5.0)
     add = hll.get("BM_AddDense", (None,))[0]
     target("HLL add (dense, incl. hash)", _fmt_ns(add), "≤ 50 ns", None if add is None else add <= 50)
