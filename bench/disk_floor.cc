@@ -8,10 +8,10 @@
 // writer does, without RocksDB, HTTP or parsing). The file (8 MiB, gimel's WAL size) is
 // zero-filled and synced before the clock starts and written over, as gimel writes its WAL files
 // (bench/README.md, "Optimisations done" 13). A group commit starts at least GAP_US
-// microseconds (default 0) after the previous one started: on a shared VM's disk, syncing
-// more often than a few thousand times a second can make the host stall it (bench/README.md,
-// "Noise"), and gimel's own group commits at half of peak are ~0.5 ms apart. A ticker makes
-// events due every 200 microseconds, so an event may wait 0.2 ms before the writer sees it.
+// microseconds (default 0) after the previous one started, as gimel's start at least 1 ms
+// apart; on a shared VM's disk, syncing more often than a few thousand times a second can
+// also make the host stall it (bench/README.md, "Noise"). A ticker makes events due every 200
+// microseconds, so an event may wait 0.2 ms before the writer sees it.
 // One JSON line on stdout:
 //   {"rate": R, "seconds": S, "gap_us": G, "events": N, "syncs": K, "p50_ms": .., "p99_ms": ..,
 //    "max_ms": .., "sync_p50_ms": .., "sync_p99_ms": .., "sync_max_ms": .., "syncs_over_5ms": M}

@@ -298,8 +298,8 @@ half_windows() {
 # directory's file system, pinned like the servers (result disk-at-NAME): the least a store
 # that acknowledges only durable events waits for this disk at that load, and how often the
 # disk stalled (bench/README.md, "Method"). Its group commits start at least
-# DISK_FLOOR_GAP_US apart, about gimel's own rhythm at half of peak.
-DISK_FLOOR_GAP_US=500
+# DISK_FLOOR_GAP_US apart, as gimel's (StoreOptions::min_commit_interval_us).
+DISK_FLOOR_GAP_US=1000
 disk_at_rate() {
   local rate out="$R/disk-at-$1.json"
   [[ -n ${DISK_FLOOR_DIR:-} && -x $BB/gimel_bench_disk_floor ]] || return 0

@@ -445,6 +445,9 @@ TEST(EmbeddedStore, OpenValidatesOptionsAndCreatesParents) {
   TempDir dir;
   EXPECT_TRUE(OpenEmbeddedStore(Options("")).status().IsInvalidArgument());
   EXPECT_TRUE(OpenEmbeddedStore(Options(dir.path(), true, 0)).status().IsInvalidArgument());
+  StoreOptions negative_interval = Options(dir.path());
+  negative_interval.min_commit_interval_us = -1;
+  EXPECT_TRUE(OpenEmbeddedStore(negative_interval).status().IsInvalidArgument());
   std::string nested = dir.path() + "/a/b/c";
   auto store = OpenOrDie(Options(nested));
   ASSERT_NE(store, nullptr);
@@ -593,6 +596,43 @@ TEST(EmbeddedStore, ConcurrentAddsAllCompleteAndLand) {
   for (int t = 0; t < kThreads; ++t) {
     EXPECT_EQ(CountOf(got[{"participate", Numbered("v", t)}]), CountOf(expected));
   }
+}
+
+// With "sync", a group commit starts at least min_commit_interval_us after the previous one
+// started, so that one fdatasync covers more events at moderate load. Events that arrive
+// meanwhile wait for it, and then all land.
+TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
+  TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.min_commit_interval_us = 300'000;
+  auto store = OpenOrDie(o);
+  ASSERT_NE(store, nullptr);
+  const TrackEvent counter{"ns", "interval", "participate", "v", ""};
+  const auto start = std::chrono::steady_clock::now();
+  TrackEvent first = counter;
+  first.uuid = Uuid(0);
+  ASSERT_TRUE(AddAndWait(store.get(), first).ok());  // its group commit began after start
+  ASSERT_TRUE(AddUuids(store.get(), counter, 1, 20).ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+
+  std::string expected = hll::Empty();
+  for (int i = 0; i < 20; ++i) hll::Add(&expected, Uuid(i));
+  auto got = ReadMap(store.get(), "ns", "interval");
+  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
+}
+
+// Without "sync" a group commit is a write to the page cache: no interval is kept.
+TEST(EmbeddedStore, NoCommitIntervalWithoutSync) {
+  TempDir dir;
+  StoreOptions o = Options(dir.path(), /*sync=*/false);
+  o.min_commit_interval_us = 10'000'000;
+  auto store = OpenOrDie(o);
+  ASSERT_NE(store, nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(AddAndWait(store.get(), {"ns", "no-interval", "participate", "v", Uuid(i)}).ok());
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST(EmbeddedStore, DestructorDrainsQueueAndCallsEveryCallback) {
