@@ -57,9 +57,12 @@ CONNS="${GIMEL_BENCH_CONNS:-256}"
 PIN="${GIMEL_BENCH_PIN:-1}"
 SERVER_PIN=()
 CLIENT_PIN=()
+cpu_list() { if (($1 == $2)); then echo "$1"; else echo "$1-$2"; fi; }  # CPUs FIRST..LAST
+SERVER_CPUS=$(cpu_list 0 $((HALF - 1)))
+CLIENT_CPUS=$(cpu_list "$HALF" $((NPROC - 1)))
 if [[ $PIN == 1 ]] && ((NPROC >= 2)) && command -v taskset >/dev/null 2>&1; then
-  SERVER_PIN=(taskset -c "0-$((HALF - 1))")
-  CLIENT_PIN=(taskset -c "$HALF-$((NPROC - 1))")
+  SERVER_PIN=(taskset -c "$SERVER_CPUS")
+  CLIENT_PIN=(taskset -c "$CLIENT_CPUS")
 else
   PIN=0
 fi
@@ -619,7 +622,7 @@ json.dump({
     "others": "$OTHERS" or "none above 5 % CPU",
     "cpu_speed": "$CPU_SPEED",
     "io_threads": $IO_THREADS, "conns": $CONNS, "dur": "${DUR} s", "dur_scale": "${DUR_SCALE} s",
-    "wrk": "$WRK_VERSION, -t$WRK_THREADS -c$CONNS $(if ((PIN)); then echo "(servers pinned to CPUs 0-$((HALF - 1)), wrk and redis-benchmark to CPUs $HALF-$((NPROC - 1)))"; else echo "(wrk shares the same $NPROC cores, no pinning)"; fi)",
+    "wrk": "$WRK_VERSION, -t$WRK_THREADS -c$CONNS $(if ((PIN)); then echo "(servers pinned to CPU(s) $SERVER_CPUS, wrk and redis-benchmark to CPU(s) $CLIENT_CPUS)"; else echo "(wrk shares the same $NPROC cores, no pinning)"; fi)",
     "duration": "%d s" % ($T_END - $T_START),
     "scale_counters": [$(IFS=,; echo "${SCALE_COUNTERS[*]}")],
     "report_counters": [$(IFS=,; echo "${REPORT_COUNTERS[*]}")],
