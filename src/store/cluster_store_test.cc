@@ -160,11 +160,7 @@ class ClusterStoreTest : public ::testing::Test {
     return o;
   }
 
-  std::unique_ptr<Store> Open() {
-    auto s = OpenRedisClusterStore(Options());
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? std::move(s).value() : nullptr;
-  }
+  std::unique_ptr<Store> Open() { return OpenedOrNull(OpenRedisClusterStore(Options())); }
 
   // A client of the node serving `key`.
   RedisClient OwnerOf(const std::string& key) {

@@ -132,20 +132,12 @@ class RedisLoopTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(server_.Start()); }
 
   StoreOptions Options() const {
-    StoreOptions o;
-    o.kind = StoreOptions::Kind::kRedis;
-    o.redis.port = server_.port();
-    o.redis.connect_timeout_ms = 500;
-    o.redis.command_timeout_ms = 500;
+    StoreOptions o = RedisTestOptions(server_.port(), server_.password());
     o.redis.connections = 2;
     return o;
   }
 
-  std::unique_ptr<Store> Open(const StoreOptions& o) {
-    auto s = OpenRedisStore(o);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? std::move(s).value() : nullptr;
-  }
+  std::unique_ptr<Store> Open(const StoreOptions& o) { return OpenedOrNull(OpenRedisStore(o)); }
 
   // Connections to the server, other than the one asking.
   int Clients() {

@@ -52,21 +52,9 @@ class RedisStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.Start()); }
 
-  StoreOptions Options() const {
-    StoreOptions o;
-    o.kind = StoreOptions::Kind::kRedis;
-    o.redis.port = server_.port();
-    o.redis.password = server_.password();
-    o.redis.connect_timeout_ms = 500;
-    o.redis.command_timeout_ms = 500;
-    return o;
-  }
+  StoreOptions Options() const { return RedisTestOptions(server_.port(), server_.password()); }
 
-  std::unique_ptr<Store> Open() {
-    auto s = OpenRedisStore(Options());
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return s.ok() ? std::move(s).value() : nullptr;
-  }
+  std::unique_ptr<Store> Open() { return OpenedOrNull(OpenRedisStore(Options())); }
 
   RedisServer server_;
 };

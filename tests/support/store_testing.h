@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +35,24 @@ inline std::string Id(std::string_view prefix, int i) {
   std::string s(prefix);
   s.append(std::to_string(i));
   return s;
+}
+
+// The store `opened` holds, or null with a test failure saying why it did not open.
+inline std::unique_ptr<Store> OpenedOrNull(Result<std::unique_ptr<Store>> opened) {
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  return opened.ok() ? std::move(opened).value() : nullptr;
+}
+
+// The standalone redis store on a test redis-server: its port and password, and short timeouts,
+// so that the failure tests finish fast.
+inline StoreOptions RedisTestOptions(int port, const std::string& password) {
+  StoreOptions o;
+  o.kind = StoreOptions::Kind::kRedis;
+  o.redis.port = port;
+  o.redis.password = password;
+  o.redis.connect_timeout_ms = 500;
+  o.redis.command_timeout_ms = 500;
+  return o;
 }
 
 // Adds one event and waits for its callback. (Store::AddSync lives in gimel_store, which the
