@@ -7,8 +7,9 @@
 # (the HTTP ceiling), gimel on the embedded store, gimel on the redis store, redis-benchmark
 # PFADD -P 1 (each baseline just before and just after the gimel peak it is compared with),
 # p99 at half of peak (each window followed by nginx, and for the synced embedded store by the
-# disk alone, at the same rate), cost vs number of counters, /experiments latency, peak RSS, disk use
-# after compaction, and the Google Benchmark micro-benchmarks; writes bench/RESULTS.md.
+# disk alone, at the same rate), cost vs number of counters, /experiments latency, peak RSS,
+# disk use after compaction, and the Google Benchmark micro-benchmarks; writes
+# bench/RESULTS.md.
 #
 #   --quick     short runs (about 2 minutes after the build): a smoke test of the benchmark
 #   --no-build  use the binaries already in build/
@@ -278,9 +279,9 @@ half_load() {
 
 # half_windows NAME URL PEAK_JSON PIDS...: the p99 at half of peak over HALF_WINDOWS windows of
 # DUR seconds at the same rate, each followed by nginx (and disk_at_rate) at that rate: NAME
-# (the rate is set and corrected there), then NAME-w2, NAME-w3... One window's p99 on a shared VM depends on which
-# phase of the host it falls in (bench/README.md, "Method"); RESULTS.md shows every window and
-# judges the target on their median.
+# (the rate is set and corrected there), then NAME-w2, NAME-w3... One window's p99 on a shared
+# VM depends on which phase of the host it falls in (bench/README.md, "Method"); RESULTS.md
+# shows every window and judges the target on their median.
 half_windows() {
   local name="$1" url="$2" peak_json="$3" rate k
   shift 3
