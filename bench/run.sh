@@ -11,7 +11,7 @@
 # disk use after compaction, and the Google Benchmark micro-benchmarks; writes
 # bench/RESULTS.md.
 #
-#   --quick     short runs (about 2 minutes after the build): a smoke test of the benchmark
+#   --quick     short runs (about 2-3 minutes after the build): a smoke test of the benchmark
 #   --no-build  use the binaries already in build/
 #   --out FILE  write the report there instead of bench/RESULTS.md
 #   --keep      keep the work directory (logs, raw JSON, data dirs) and print its path
