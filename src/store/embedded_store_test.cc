@@ -609,8 +609,9 @@ TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "interval", "participate", "v", ""};
   const auto start = std::chrono::steady_clock::now();
+  const std::string uuid0 = Uuid(0);  // TrackEvent holds views
   TrackEvent first = counter;
-  first.uuid = Uuid(0);
+  first.uuid = uuid0;
   ASSERT_TRUE(AddAndWait(store.get(), first).ok());  // its group commit began after start
   ASSERT_TRUE(AddUuids(store.get(), counter, 1, 20).ok());
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
