@@ -366,12 +366,17 @@ class EmbeddedStore final : public Store {
     return s;
   }
 
-  // Under heavy load this thread runs SCHED_BATCH: an Add that wakes it on the core of the I/O
-  // thread that queued it then does not preempt that thread, which goes on parsing the requests
-  // it has already read, and the next group commit takes them all instead of a few (+15-25 %
-  // /track throughput here). Under moderate load a preempting writer answers sooner (always
-  // SCHED_BATCH: p99 at half of peak 5-7 ms instead of 3.5 ms), so the policy follows the size
-  // of the last group commit (with this threshold: 4.1-4.3 ms at half of peak).
+  // Without "sync", under heavy load this thread runs SCHED_BATCH: an Add that wakes it on the
+  // core of the I/O thread that queued it then does not preempt that thread, which goes on
+  // parsing the requests it has already read, and the next group commit takes them all instead
+  // of a few (+15-25 % /track throughput here). Under moderate load a preempting writer answers
+  // sooner (always SCHED_BATCH: p99 at half of peak 5-7 ms instead of 3.5 ms), so the policy
+  // follows the size of the last group commit. With "sync" the commit interval below already
+  // lets the I/O thread read on while the writer sleeps, and the policy no longer paid: without
+  // it, the same peak (median of 10 alternating pairs 54 against 52 k events/s) and a lower
+  // p99 at 25 k events/s in 11 of 16 pairs (medians 3.0 against 3.2 ms; bench/README.md,
+  // "Optimisations done" 16), as a commit made large by a slow fdatasync no longer leaves the
+  // next ones waiting for the I/O thread's time slice.
   static constexpr size_t kBatchPolicyFrom = 128;  // events in the last group commit
 
   static void SetBatchPolicy(bool batch) {  // Linux; elsewhere a harmless failure
@@ -390,6 +395,7 @@ class EmbeddedStore final : public Store {
   // 1.19 -> 1.31 ms (bench/README.md, "Optimisations done" 15). Sparse events (the last commit
   // began over 1 ms ago) and the peak (commits take longer than 1 ms) are not held back.
   void WriterLoop() {
+    const bool follow_batch_size = min_commit_interval_.count() == 0;  // see kBatchPolicyFrom
     bool batch_policy = false;
     std::vector<Pending> batch;
     batch.reserve(std::min<size_t>(max_batch_, 4096));
@@ -414,7 +420,7 @@ class EmbeddedStore final : public Store {
         DeferScope scope;  // one hand-over per I/O thread for the whole group commit
         for (Pending& p : batch) Invoke(p.done, s);
       }
-      if ((batch.size() >= kBatchPolicyFrom) != batch_policy) {
+      if (follow_batch_size && (batch.size() >= kBatchPolicyFrom) != batch_policy) {
         batch_policy = !batch_policy;
         SetBatchPolicy(batch_policy);
       }

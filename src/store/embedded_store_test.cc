@@ -622,6 +622,31 @@ TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
   EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
 }
 
+// Threads of this process running SCHED_BATCH (Linux).
+int ThreadsRunningBatchPolicy() {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/self/task")) {
+    const pid_t tid = static_cast<pid_t>(std::stol(entry.path().filename().string()));
+    if (sched_getscheduler(tid) == SCHED_BATCH) ++n;
+  }
+  return n;
+}
+
+// With the commit interval the writer keeps its scheduling policy: a large group commit (here
+// 299 events that waited out the interval) does not switch it to SCHED_BATCH.
+TEST(EmbeddedStore, WriterStaysOffBatchPolicyWithACommitInterval) {
+  TempDir dir;
+  StoreOptions o = Options(dir.path());
+  o.min_commit_interval_us = 200'000;
+  auto store = OpenOrDie(o);
+  ASSERT_NE(store, nullptr);
+  const TrackEvent counter{"ns", "policy", "participate", "v", ""};
+  ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());
+  ASSERT_TRUE(AddUuids(store.get(), counter, 1, 300).ok());    // one group commit of 299
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the writer's policy is set
+  EXPECT_EQ(ThreadsRunningBatchPolicy(), 0);                   // after the callbacks run
+}
+
 // Without "sync" a group commit is a write to the page cache: no interval is kept.
 TEST(EmbeddedStore, NoCommitIntervalWithoutSync) {
   TempDir dir;
