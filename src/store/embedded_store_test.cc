@@ -622,6 +622,27 @@ TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
   EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
 }
 
+// A backlog is not held back: when a group commit of max_batch events leaves more queued,
+// the next one starts at once instead of after the interval (50 events in batches of 10 wait
+// out one interval, not five).
+TEST(EmbeddedStore, BacklogIsCommittedWithoutWaitingOutTheInterval) {
+  TempDir dir;
+  StoreOptions o = Options(dir.path(), /*sync=*/true, /*max_batch=*/10);
+  o.min_commit_interval_us = 500'000;
+  auto store = OpenOrDie(o);
+  ASSERT_NE(store, nullptr);
+  const TrackEvent counter{"ns", "backlog", "participate", "v", ""};
+  ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());  // a group commit has just begun
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(AddUuids(store.get(), counter, 1, 51).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2000));
+
+  std::string expected = hll::Empty();
+  for (int i = 0; i < 51; ++i) hll::Add(&expected, Uuid(i));
+  auto got = ReadMap(store.get(), "ns", "backlog");
+  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
+}
+
 // Threads of this process running SCHED_BATCH (Linux).
 int ThreadsRunningBatchPolicy() {
   int n = 0;
