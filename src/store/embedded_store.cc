@@ -373,7 +373,7 @@ class EmbeddedStore final : public Store {
   // sooner (always SCHED_BATCH: p99 at half of peak 5-7 ms instead of 3.5 ms), so the policy
   // follows the size of the last group commit. With "sync" the commit interval below already
   // lets the I/O thread read on while the writer sleeps, and the policy no longer paid: without
-  // it, the same peak (median of 10 alternating pairs 54 against 52 k events/s) and a lower
+  // it, the same peak (16 alternating pairs, medians 51.3 against 50.4 k events/s) and a lower
   // p99 at 25 k events/s in 11 of 16 pairs (medians 3.0 against 3.2 ms; bench/README.md,
   // "Optimisations done" 16), as a commit made large by a slow fdatasync no longer leaves the
   // next ones waiting for the I/O thread's time slice.
