@@ -368,15 +368,16 @@ class EmbeddedStore final : public Store {
 
   // Without "sync", under heavy load this thread runs SCHED_BATCH: an Add that wakes it on the
   // core of the I/O thread that queued it then does not preempt that thread, which goes on
-  // parsing the requests it has already read, and the next group commit takes them all instead
-  // of a few (+15-25 % /track throughput here). Under moderate load a preempting writer answers
-  // sooner (always SCHED_BATCH: p99 at half of peak 5-7 ms instead of 3.5 ms), so the policy
-  // follows the size of the last group commit. With "sync" the commit interval below already
-  // lets the I/O thread read on while the writer sleeps, and the policy no longer paid: without
-  // it, the same peak (16 alternating pairs, medians 51.3 against 50.4 k events/s) and a lower
-  // p99 at 25 k events/s in 11 of 16 pairs (medians 3.0 against 3.2 ms; bench/README.md,
-  // "Optimisations done" 16), as a commit made large by a slow fdatasync no longer leaves the
-  // next ones waiting for the I/O thread's time slice.
+  // parsing the requests it has already read, and the next group commit takes them all instead of
+  // a few (+15-25 % /track throughput here, measured with sync before the commit interval
+  // existed). Under moderate load a preempting writer answers sooner (always SCHED_BATCH: p99 at
+  // half of peak 5-7 ms instead of 3.5 ms), so the policy follows the size of the last group
+  // commit. With "sync" the commit interval below already lets the I/O thread read on while the
+  // writer sleeps, and the policy no longer paid: without it, the same peak (16 alternating
+  // pairs, medians 51.3 against 50.4 k events/s) and a lower p99 at 25 k events/s in 11 of 16
+  // pairs (medians 3.0 against 3.2 ms; bench/README.md, "Optimisations done" 16), as a commit
+  // made large by a slow fdatasync no longer leaves the next ones waiting for the I/O thread's
+  // time slice.
   static constexpr size_t kBatchPolicyFrom = 128;  // events in the last group commit
 
   static void SetBatchPolicy(bool batch) {  // Linux; elsewhere a harmless failure
