@@ -107,6 +107,13 @@ uint64_t CountOf(std::string_view hll) {
   return r.ok() ? *r : ~uint64_t{0};
 }
 
+// The count of an HLL of Uuid(0) .. Uuid(n - 1): what a counter of those events must report.
+uint64_t CountOfUuids(int n) {
+  std::string expected = hll::Empty();
+  for (int i = 0; i < n; ++i) hll::Add(&expected, Uuid(i));
+  return CountOf(expected);
+}
+
 // (event, variant) -> HLL bytes.
 std::map<std::pair<std::string, std::string>, std::string> ReadMap(Store* store,
                                                                    std::string_view ns,
@@ -589,12 +596,10 @@ TEST(EmbeddedStore, ConcurrentAddsAllCompleteAndLand) {
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ(ok.load(), kThreads * kPerThread);
 
-  std::string expected = hll::Empty();
-  for (int i = 0; i < kPerThread; ++i) hll::Add(&expected, Uuid(i));
   auto got = ReadMap(store.get(), "ns", "concurrent");
   ASSERT_EQ(got.size(), static_cast<size_t>(kThreads));
   for (int t = 0; t < kThreads; ++t) {
-    EXPECT_EQ(CountOf(got[{"participate", Numbered("v", t)}]), CountOf(expected));
+    EXPECT_EQ(CountOf(got[{"participate", Numbered("v", t)}]), CountOfUuids(kPerThread));
   }
 }
 
@@ -609,17 +614,12 @@ TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "interval", "participate", "v", ""};
   const auto start = std::chrono::steady_clock::now();
-  const std::string uuid0 = Uuid(0);  // TrackEvent holds views
-  TrackEvent first = counter;
-  first.uuid = uuid0;
-  ASSERT_TRUE(AddAndWait(store.get(), first).ok());  // its group commit began after start
+  ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());  // its group commit began after start
   ASSERT_TRUE(AddUuids(store.get(), counter, 1, 20).ok());
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
 
-  std::string expected = hll::Empty();
-  for (int i = 0; i < 20; ++i) hll::Add(&expected, Uuid(i));
   auto got = ReadMap(store.get(), "ns", "interval");
-  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
+  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOfUuids(20));
 }
 
 // A backlog is not held back: when a group commit of max_batch events leaves more queued,
@@ -637,10 +637,8 @@ TEST(EmbeddedStore, BacklogIsCommittedWithoutWaitingOutTheInterval) {
   ASSERT_TRUE(AddUuids(store.get(), counter, 1, 51).ok());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2000));
 
-  std::string expected = hll::Empty();
-  for (int i = 0; i < 51; ++i) hll::Add(&expected, Uuid(i));
   auto got = ReadMap(store.get(), "ns", "backlog");
-  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
+  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOfUuids(51));
 }
 
 // Threads of this process running SCHED_BATCH (Linux).
@@ -700,20 +698,16 @@ TEST(EmbeddedStore, DestructorDrainsQueueAndCallsEveryCallback) {
   EXPECT_EQ(ok.load(), kEvents);
   auto store = OpenOrDie(Options(dir.path()));
   ASSERT_NE(store, nullptr);
-  std::string expected = hll::Empty();
-  for (int i = 0; i < kEvents; ++i) hll::Add(&expected, Uuid(i));
   auto got = ReadMap(store.get(), "ns", "drain");
-  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOf(expected));
+  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOfUuids(kEvents));
 }
 
 TEST(EmbeddedStore, ReopenKeepsEverything) {
   TempDir dir;
-  std::string expected = hll::Empty();
   {
     auto store = OpenOrDie(Options(dir.path()));
     ASSERT_NE(store, nullptr);
     ASSERT_TRUE(AddUuids(store.get(), {"n1", "e1", "participate", "a", ""}, 0, 300).ok());
-    for (int i = 0; i < 300; ++i) hll::Add(&expected, Uuid(i));
     ASSERT_TRUE(AddAndWait(store.get(), {"n2", "e2", "goal", "b", "x"}).ok());
   }
   // Reopen three times: replayed WAL; recovered data; then after a full compaction.
@@ -724,7 +718,7 @@ TEST(EmbeddedStore, ReopenKeepsEverything) {
     EXPECT_EQ(Sorted(store->ListNamespaces()), (std::vector<std::string>{"n1", "n2"}));
     EXPECT_EQ(Sorted(store->ListExperiments("n2")), std::vector<std::string>{"e2"});
     auto got = ReadMap(store.get(), "n1", "e1");
-    EXPECT_EQ(CountOf(got[{"participate", "a"}]), CountOf(expected));
+    EXPECT_EQ(CountOf(got[{"participate", "a"}]), CountOfUuids(300));
     EXPECT_EQ(CountOf(ReadMap(store.get(), "n2", "e2")[{"goal", "b"}]), 1u);
   }
 }
