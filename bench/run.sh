@@ -5,7 +5,7 @@
 #
 # Builds Release (scripts/build.sh build), then measures on this machine: nginx `return 204`
 # (the HTTP ceiling), gimel on the embedded store, gimel on the redis store, redis-benchmark
-# PFADD -P 1 (each baseline just before and just after the gimel peak it is compared with),
+# PFADD -P 1 (gimel's peak in three windows, each baseline measured before and after each),
 # p99 at half of peak (each window followed by nginx, and for the synced embedded store by the
 # disk alone, at the same rate), cost vs number of counters, /experiments latency, peak RSS,
 # disk use after compaction, and the Google Benchmark micro-benchmarks; writes
@@ -19,7 +19,9 @@
 # Environment: GIMEL_BENCH_CONNS (default 256), GIMEL_BENCH_IO_THREADS (default nproc/2, at
 # least 1; also nginx's worker_processes), GIMEL_BENCH_WRK_THREADS (default = io threads),
 # GIMEL_BENCH_WAIT_QUIET (seconds to wait for an idle machine before measuring, default 120),
-# GIMEL_BENCH_HALF_WINDOWS (windows at half of peak per server, default 3; --quick: 1),
+# GIMEL_BENCH_PEAK_WINDOWS (peak windows of each store, each followed by its baseline, default
+# 3; --quick: 1), GIMEL_BENCH_HALF_WINDOWS (windows at half of peak per server, default 3;
+# --quick: 1),
 # GIMEL_BENCH_PIN (default 1: servers on the first nproc/2 CPUs, wrk and redis-benchmark on the
 # others, with taskset; 0: no pinning).
 #
@@ -40,7 +42,7 @@ while (($#)); do
     --no-build) BUILD=0 ;;
     --keep) KEEP=1 ;;
     --out) OUT="$(realpath -m "$2")"; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -71,14 +73,15 @@ WAIT_QUIET="${GIMEL_BENCH_WAIT_QUIET:-120}"
 API_KEY="bench-api-key"
 if ((QUICK)); then
   DUR=3 WARM=1 DUR_SCALE=2 SEED_PER=20 RSS_EVENTS=200000 EXP_RUNS=3 MIN_TIME=0.05 REPS=1 MODE=quick
-  HALF_WINDOWS=1
+  HALF_WINDOWS=1 PEAK_WINDOWS=1
   SCALE_COUNTERS=(10 1000 100000)
 else
   DUR=10 WARM=2 DUR_SCALE=5 SEED_PER=100 RSS_EVENTS=1000000 EXP_RUNS=5 MIN_TIME=0.2 REPS=3 MODE=full
-  HALF_WINDOWS=3
+  HALF_WINDOWS=3 PEAK_WINDOWS=3
   SCALE_COUNTERS=(10 100 1000 10000 100000)
 fi
 HALF_WINDOWS="${GIMEL_BENCH_HALF_WINDOWS:-$HALF_WINDOWS}"
+PEAK_WINDOWS="${GIMEL_BENCH_PEAK_WINDOWS:-$PEAK_WINDOWS}"
 REPORT_COUNTERS=(100 1000 10000)
 RSS_COUNTERS=1000
 
@@ -384,17 +387,23 @@ report_series() {
 }
 
 # track_series STORE URL BASELINE PIDS...: peak, half load and counters scaling. BASELINE is a
-# command run with one argument (a result name) right after the peak run: the store's ratio
-# uses the baseline measured just before the peak and this one just after it, so that the
-# speed of the machine, which drifts by a third within minutes on a shared VM, is the same
-# for both sides of the ratio.
+# command run with one argument (a result name) right after each peak window: PEAK_WINDOWS
+# windows STORE, STORE-p2, ..., each followed by BASELINE after-STORE, after-STORE-p2, ...; each
+# window's ratio uses the baseline measured just before it and the one just after it, so that
+# the speed of the machine, which drifts by a third within minutes on a shared VM, is the same
+# for both sides of the ratio, and RESULTS.md judges the target on the median of the windows'
+# ratios. Half load is half of the median window's peak.
 track_series() {
-  local store="$1" url="$2" baseline="$3" c
+  local store="$1" url="$2" baseline="$3" c k name
   shift 3
   run_wrk warm-$store "$url" 100 bench-warm "$WARM" 0
-  run_wrk "$store" "$url" 100 bench "$DUR" 0 "$@"
-  "$baseline" "after-$store"
-  half_windows "$store-half" "$url" "$R/wrk-$store.json" "$@"
+  for ((k = 1; k <= PEAK_WINDOWS; k++)); do
+    name=$store
+    ((k == 1)) || name=$store-p$k
+    run_wrk "$name" "$url" 100 bench "$DUR" 0 "$@"
+    "$baseline" "after-$name"
+  done
+  half_windows "$store-half" "$url" "$R/wrk-$("${TOOLS[@]}" medianpeak "$R" "$store").json" "$@"
   for c in "${SCALE_COUNTERS[@]}"; do
     run_wrk "$store-c$c" "$url" "$c" "bench-c$c" "$DUR_SCALE" 0 "$@"
   done
