@@ -5,7 +5,7 @@
 #
 # Builds Release (scripts/build.sh build), then measures on this machine: nginx `return 204`
 # (the HTTP ceiling), gimel on the embedded store, gimel on the redis store, redis-benchmark
-# PFADD -P 1 (gimel's peak in three windows, each baseline measured before and after each),
+# PFADD -P 1 (gimel's peak in three windows, each between two runs of its baseline),
 # p99 at half of peak (each window followed by nginx, and for the synced embedded store by the
 # disk alone, at the same rate), cost vs number of counters, /experiments latency, peak RSS,
 # disk use after compaction, and the Google Benchmark micro-benchmarks; writes

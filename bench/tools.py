@@ -333,6 +333,7 @@ def cmd_render(args):
     w("")
     w("| target | req/s | p50 ms | p99 ms | requests | server CPU µs/req ¹ | notes |")
     w("|---|---:|---:|---:|---:|---:|---|")
+
     def of(k, n):
         return ", peak window %d of %d" % (k, n) if n > 1 else ""
 
