@@ -55,12 +55,14 @@ class TempDir {
   std::string path_;
 };
 
-StoreOptions Options(const std::string& dir, bool sync = true, int max_batch = 1024) {
+StoreOptions Options(const std::string& dir, bool sync = true, int max_batch = 1024,
+                     int min_commit_interval_us = StoreOptions{}.min_commit_interval_us) {
   StoreOptions o;
   o.kind = StoreOptions::Kind::kEmbedded;
   o.data_dir = dir;
   o.sync = sync;
   o.max_batch = max_batch;
+  o.min_commit_interval_us = min_commit_interval_us;
   return o;
 }
 
@@ -608,9 +610,7 @@ TEST(EmbeddedStore, ConcurrentAddsAllCompleteAndLand) {
 // meanwhile wait for it, and then all land.
 TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
   TempDir dir;
-  StoreOptions o = Options(dir.path());
-  o.min_commit_interval_us = 300'000;
-  auto store = OpenOrDie(o);
+  auto store = OpenOrDie(Options(dir.path(), /*sync=*/true, /*max_batch=*/1024, 300'000));
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "interval", "participate", "v", ""};
   const auto start = std::chrono::steady_clock::now();
@@ -627,9 +627,7 @@ TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
 // out one interval, not five).
 TEST(EmbeddedStore, BacklogIsCommittedWithoutWaitingOutTheInterval) {
   TempDir dir;
-  StoreOptions o = Options(dir.path(), /*sync=*/true, /*max_batch=*/10);
-  o.min_commit_interval_us = 500'000;
-  auto store = OpenOrDie(o);
+  auto store = OpenOrDie(Options(dir.path(), /*sync=*/true, /*max_batch=*/10, 500'000));
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "backlog", "participate", "v", ""};
   ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());  // a group commit has just begun
@@ -655,9 +653,7 @@ int ThreadsRunningBatchPolicy() {
 // 299 events that waited out the interval) does not switch it to SCHED_BATCH.
 TEST(EmbeddedStore, WriterStaysOffBatchPolicyWithACommitInterval) {
   TempDir dir;
-  StoreOptions o = Options(dir.path());
-  o.min_commit_interval_us = 200'000;
-  auto store = OpenOrDie(o);
+  auto store = OpenOrDie(Options(dir.path(), /*sync=*/true, /*max_batch=*/1024, 200'000));
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "policy", "participate", "v", ""};
   ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());
@@ -669,9 +665,7 @@ TEST(EmbeddedStore, WriterStaysOffBatchPolicyWithACommitInterval) {
 // Without "sync" a group commit is a write to the page cache: no interval is kept.
 TEST(EmbeddedStore, NoCommitIntervalWithoutSync) {
   TempDir dir;
-  StoreOptions o = Options(dir.path(), /*sync=*/false);
-  o.min_commit_interval_us = 10'000'000;
-  auto store = OpenOrDie(o);
+  auto store = OpenOrDie(Options(dir.path(), /*sync=*/false, /*max_batch=*/1024, 10'000'000));
   ASSERT_NE(store, nullptr);
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 3; ++i) {
