@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -920,6 +921,38 @@ TEST(EmbeddedStore, WritesWalFilesOverZerosAndTrimsThemOnClose) {
   auto got = ReadMap(store.get(), "ns", "exp");
   ASSERT_EQ(got.size(), 100u);
   for (const auto& [name, hll] : got) EXPECT_EQ(CountOf(hll), 30u) << name.second;
+}
+
+// The spares after the first are written by the background thread in synced chunks with
+// pauses (embedded_wal.cc, kPacedChunk): the one waiting after the open (the first WAL took
+// the first) is still exactly write_buffer_bytes of zeros, under its final name only once
+// complete, and closing the store leaves neither it nor a partial one behind.
+TEST(EmbeddedStore, WritesLaterSparesInChunksToTheFullSize) {
+  TempDir dir;
+  constexpr size_t kBuffer = (1 << 20) + 4096;  // several chunks, the last one partial
+  StoreOptions options = Options(dir.path());
+  options.write_buffer_bytes = kBuffer;
+  const std::string spare = std::string(ek::kSpareWalPrefix) + std::to_string(getpid());
+  {
+    auto store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(WaitForSpare(dir.path()));
+    const auto spares = FilesStartingWith(dir.path(), ek::kSpareWalPrefix);
+    EXPECT_EQ(spares.size(), 1u) << "a partial spare is left next to the complete one";
+    ASSERT_EQ(spares.count(spare), 1u);
+    EXPECT_EQ(spares.at(spare), kBuffer);
+    std::ifstream in(dir.path() + "/" + spare, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(bytes.size(), kBuffer);
+    EXPECT_EQ(bytes.find_first_not_of('\0'), std::string::npos);
+    ASSERT_TRUE(AddUuids(store.get(), {"ns", "exp", "participate", "v", ""}, 0, 10).ok());
+  }
+  EXPECT_TRUE(FilesStartingWith(dir.path(), ek::kSpareWalPrefix).empty());
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  auto got = ReadMap(store.get(), "ns", "exp");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(CountOf(got.begin()->second), 10u);
 }
 
 // Without "sync" no WAL is fsynced per group commit, and no spare is written.

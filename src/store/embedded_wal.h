@@ -10,7 +10,8 @@
 // So, as PostgreSQL does with wal_init_zero, this FileSystem keeps one spare file of zeros
 // ready in the data directory, and hands it out (renamed, not truncated: RocksDB writes from
 // offset 0 over the zeros) whenever RocksDB creates a WAL file; a background thread at
-// SCHED_IDLE then writes the next spare. RocksDB trims a WAL to its written size when it
+// SCHED_IDLE then writes the next spare, in synced chunks with pauses between them so that
+// the group commits' fdatasyncs meanwhile never wait behind megabytes of zeros. RocksDB trims a WAL to its written size when it
 // closes it. After a crash, the zeros after the last record read as RocksDB's zero padding,
 // which recovery skips. A WAL that outgrows its spare goes on by appending; if no spare is
 // ready (the thread had no idle CPU, or a write failed), a WAL is created the usual way.
