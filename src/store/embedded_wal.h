@@ -11,10 +11,11 @@
 // ready in the data directory, and hands it out (renamed, not truncated: RocksDB writes from
 // offset 0 over the zeros) whenever RocksDB creates a WAL file; a background thread at
 // SCHED_IDLE then writes the next spare, in synced chunks with pauses between them so that
-// the group commits' fdatasyncs meanwhile never wait behind megabytes of zeros. RocksDB trims a WAL to its written size when it
-// closes it. After a crash, the zeros after the last record read as RocksDB's zero padding,
-// which recovery skips. A WAL that outgrows its spare goes on by appending; if no spare is
-// ready (the thread had no idle CPU, or a write failed), a WAL is created the usual way.
+// the group commits' fdatasyncs meanwhile never wait behind megabytes of zeros. RocksDB trims
+// a WAL to its written size when it closes it. After a crash, the zeros after the last record
+// read as RocksDB's zero padding, which recovery skips. A WAL that outgrows its spare goes on
+// by appending; if no spare is ready (the thread had no idle CPU, or a write failed), a WAL is
+// created the usual way.
 //
 // Thread-safety: as every rocksdb::FileSystem, safe for concurrent use.
 #pragma once
