@@ -186,7 +186,10 @@ void WriteMax(std::string* hll, std::span<const uint8_t, format::kRegisterCount>
 
 // ---- Validation --------------------------------------------------------------------------------
 
-Status Validate(std::string_view bytes) {
+namespace {
+
+// Everything Validate checks except the sparse opcodes.
+Status ValidateHeader(std::string_view bytes) {
   if (bytes.size() < kHeaderSize) {
     return Status::Corruption("hll: " + std::to_string(bytes.size()) +
                               " bytes, shorter than the 16-byte header");
@@ -209,8 +212,26 @@ Status Validate(std::string_view bytes) {
       return Status::Corruption("hll: dense HLL of " + std::to_string(bytes.size()) +
                                 " bytes, expected 12304");
     }
-    return Status::Ok();
   }
+  return Status::Ok();
+}
+
+// The estimate of bytes not yet validated, validating them in the same pass (Validate, then
+// EstimateOf, walks a sparse HLL's opcodes once instead of twice). The cache is ignored.
+Result<uint64_t> ValidateAndEstimate(std::string_view hll) {
+  GIMEL_RETURN_IF_ERROR(ValidateHeader(hll));
+  if (Dense(hll)) return EstimateOf(hll);
+  std::array<uint32_t, 64> histo{};
+  GIMEL_RETURN_IF_ERROR(sparse::ForEachRunValidating(
+      Ops(hll), [&](uint32_t, uint32_t len, uint8_t value) { histo[value] += len; }));
+  return Estimate(histo);
+}
+
+}  // namespace
+
+Status Validate(std::string_view bytes) {
+  GIMEL_RETURN_IF_ERROR(ValidateHeader(bytes));
+  if (Dense(bytes)) return Status::Ok();
   return sparse::ValidateOps(Ops(bytes));
 }
 
@@ -263,6 +284,33 @@ bool SetRegister(std::string* hll, uint32_t index, uint8_t rank) {
   return true;
 }
 
+bool SetRegisters(std::string* hll, std::span<const Register> ascending) {
+  if (hll->empty()) *hll = Empty();
+  if (hll->size() < kHeaderSize) return false;
+  bool changed = false;
+  size_t i = 0;
+  if (!Dense(*hll)) {
+    sparse::Cursor cursor;  // resumes each scan where the last one stopped
+    uint32_t last = 0;
+    for (; i < ascending.size(); ++i) {
+      const Register r = ascending[i];
+      if (r.index >= format::kRegisterCount || r.rank == 0 || r.rank > format::kRegisterMax) {
+        continue;  // SetRegister's guards
+      }
+      if (r.index < last) cursor = {};  // out of order: the cursor holds only going up
+      last = r.index;
+      const sparse::SetResult result = sparse::Set(hll, r.index, r.rank, &cursor);
+      if (result == sparse::SetResult::kPromote) break;
+      changed = changed || result == sparse::SetResult::kChanged;
+    }
+  }
+  // What is left (from a promotion on) goes to the dense form, one register at a time.
+  for (; i < ascending.size(); ++i) {
+    changed = SetRegister(hll, ascending[i].index, ascending[i].rank) || changed;
+  }
+  return changed;
+}
+
 bool Add(std::string* hll, std::string_view element) {
   const Register r = Hash(element);
   return SetRegister(hll, r.index, r.rank);
@@ -271,9 +319,11 @@ bool Add(std::string* hll, std::string_view element) {
 // ---- Counting (PFCOUNT) ------------------------------------------------------------------------
 
 Result<uint64_t> Count(std::string_view hll) {
-  GIMEL_RETURN_IF_ERROR(Validate(hll));
-  if (CacheValid(hll)) return CachedCard(hll);
-  return EstimateOf(hll);
+  if (hll.size() >= kHeaderSize && CacheValid(hll)) {
+    GIMEL_RETURN_IF_ERROR(Validate(hll));
+    return CachedCard(hll);
+  }
+  return ValidateAndEstimate(hll);
 }
 
 uint64_t CountValidated(std::string_view hll) {
@@ -286,9 +336,8 @@ uint64_t CountValidated(std::string_view hll) {
 }
 
 Result<uint64_t> CountAndCache(std::string* hll) {
-  GIMEL_RETURN_IF_ERROR(Validate(*hll));
-  if (CacheValid(*hll)) return CachedCard(*hll);
-  const uint64_t card = EstimateOf(*hll);
+  if (hll->size() >= kHeaderSize && CacheValid(*hll)) return Count(*hll);
+  GIMEL_ASSIGN_OR_RETURN(const uint64_t card, ValidateAndEstimate(*hll));
   StoreCard(hll, card);
   return card;
 }

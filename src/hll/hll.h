@@ -50,6 +50,13 @@ Register Hash(std::string_view element);
 // (Violations never write out of bounds; they may leave *hll unchanged and return false.)
 bool SetRegister(std::string* hll, uint32_t index, uint8_t rank);
 
+// SetRegister of each register in turn, in one scan of a sparse HLL's opcodes (resumed where
+// the last set stopped) instead of one scan per register: the same bytes as the same calls to
+// SetRegister. Returns true if any register changed.
+// REQUIRES: as SetRegister, and indices in ascending order (equal ones allowed); out of order,
+// the result is still right, only slower.
+bool SetRegisters(std::string* hll, std::span<const Register> ascending);
+
 // PFADD semantics: SetRegister(Hash(element)). Returns true if a register changed.
 // REQUIRES: Validate(*hll).ok() or hll->empty().
 bool Add(std::string* hll, std::string_view element);

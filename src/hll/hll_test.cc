@@ -2,6 +2,7 @@
 // loop), counting and its cache, merging, unions, and accuracy.
 #include "hll/hll.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -252,8 +253,16 @@ TEST(HllValidate, FuzzedBytesNeverCrash) {
       }
     }
     const bool ok = Validate(m).ok();
-    Result<uint64_t> n = Count(m);
+    Result<uint64_t> n = Count(m);  // validates while it counts: must agree with Validate
     ASSERT_EQ(n.ok(), ok);
+    if (ok) {
+      ASSERT_EQ(*n, CountValidated(m));
+    }
+    std::string cached = m;
+    ASSERT_EQ(CountAndCache(&cached).ok(), ok);
+    if (!ok) {
+      ASSERT_EQ(cached, m);  // left unchanged
+    }
     const std::string_view both[] = {seed, m};
     ASSERT_EQ(CountUnion(both).ok(), ok || m.empty());  // an empty view is a missing key
     std::string dst = seed;
@@ -336,6 +345,33 @@ TEST(HllCountValidated, EqualsCountOnValidBytesAndStaysInBoundsOnOthers) {
   std::string sparse = WithUuids(0, 300);
   for (size_t cut = 16; cut < sparse.size(); cut += 7) {
     (void)CountValidated(std::string_view(sparse).substr(0, cut));
+  }
+}
+
+TEST(HllSetRegisters, EqualsOneByOneSetsInTheSameOrder) {
+  // Bases: missing, small, near the 3000-byte promotion, dense. Lists: ascending (with equal
+  // indices), some values above 32 (a sparse set promotes midway), some out of order.
+  const std::vector<std::string> bases = {"", WithUuids(0, 40), WithUuids(0, 1400),
+                                          WithUuids(0, 50000)};
+  uint64_t seed = 7;
+  auto next = [&] { return SplitMix64(seed++); };
+  for (int round = 0; round < 600; ++round) {
+    const std::string& base = bases[round % bases.size()];
+    std::vector<Register> list(1 + next() % 60);
+    for (Register& r : list) {
+      r.index = static_cast<uint32_t>(next() % kRegisters);
+      r.rank = static_cast<uint8_t>(1 + next() % (round % 5 == 0 ? 40 : 20));
+    }
+    if (round % 7 != 0) {
+      std::sort(list.begin(), list.end(),
+                [](const Register& a, const Register& b) { return a.index < b.index; });
+    }
+    if (round % 3 == 0) list.push_back(list.back());  // an equal index
+    std::string expected = base, got = base;
+    bool changed = false;
+    for (const Register& r : list) changed = SetRegister(&expected, r.index, r.rank) || changed;
+    ASSERT_EQ(SetRegisters(&got, list), changed) << "round " << round;
+    ASSERT_EQ(got, expected) << "round " << round;
   }
 }
 

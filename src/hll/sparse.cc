@@ -22,32 +22,16 @@
 namespace gimel::hll::sparse {
 
 Status ValidateOps(std::string_view ops) {
-  const auto* p = reinterpret_cast<const uint8_t*>(ops.data());
-  const uint8_t* end = p + ops.size();
-  uint32_t covered = 0;  // never exceeds kRegisterCount: each run is checked before adding
-  while (p < end) {
-    uint32_t len;
-    if (IsZero(*p)) {
-      len = ZeroLen(*p);
-      p += 1;
-    } else if (IsXZero(*p)) {
-      if (end - p < 2) return Status::Corruption("hll: sparse XZERO opcode truncated");
-      len = XZeroLen(p[0], p[1]);
-      p += 2;
-    } else {
-      len = ValLen(*p);
-      p += 1;
-    }
-    if (len > format::kRegisterCount - covered) {
-      return Status::Corruption("hll: sparse runs cover more than 16384 registers");
-    }
-    covered += len;
+  return ForEachRunValidating(ops, [](uint32_t, uint32_t, uint8_t) {});
+}
+
+Status CorruptRuns(uint32_t covered) {
+  if (covered == kTruncated) return Status::Corruption("hll: sparse XZERO opcode truncated");
+  if (covered > format::kRegisterCount) {
+    return Status::Corruption("hll: sparse runs cover more than 16384 registers");
   }
-  if (covered != format::kRegisterCount) {
-    return Status::Corruption("hll: sparse runs cover " + std::to_string(covered) +
-                              " registers, expected 16384");
-  }
-  return Status::Ok();
+  return Status::Corruption("hll: sparse runs cover " + std::to_string(covered) +
+                            " registers, expected 16384");
 }
 
 namespace {

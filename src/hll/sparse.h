@@ -43,6 +43,41 @@ inline uint8_t ValOp(uint8_t value, uint32_t len) {
 // never overflowing on the way. Error: kCorruption with a reason.
 Status ValidateOps(std::string_view ops);
 
+// The error of ForEachRunValidating for runs that ended after `covered` registers, or
+// kTruncated.
+inline constexpr uint32_t kTruncated = ~0u;
+Status CorruptRuns(uint32_t covered);
+
+// ValidateOps, calling fn(first_register, run_length, value) for each run on the way (one pass
+// instead of two). On an error, fn has seen the runs before it.
+template <typename Fn>
+Status ForEachRunValidating(std::string_view ops, Fn&& fn) {
+  const auto* p = reinterpret_cast<const uint8_t*>(ops.data());
+  const uint8_t* end = p + ops.size();
+  uint32_t covered = 0;  // never exceeds kRegisterCount: each run is checked before adding
+  while (p < end) {
+    uint32_t len;
+    uint8_t value = 0;
+    if (IsZero(*p)) {
+      len = ZeroLen(*p);
+      p += 1;
+    } else if (IsXZero(*p)) {
+      if (end - p < 2) return CorruptRuns(kTruncated);
+      len = XZeroLen(p[0], p[1]);
+      p += 2;
+    } else {
+      len = ValLen(*p);
+      value = ValValue(*p);
+      p += 1;
+    }
+    if (len > format::kRegisterCount - covered) return CorruptRuns(format::kRegisterCount + 1);
+    fn(covered, len, value);
+    covered += len;
+  }
+  if (covered != format::kRegisterCount) return CorruptRuns(covered);
+  return Status::Ok();
+}
+
 // Visits the runs of validated ops in order: fn(first_register, run_length, value).
 template <typename Fn>
 void ForEachRun(std::string_view ops, Fn&& fn) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <span>
 #include <vector>
 
 #include "hll/hll.h"
@@ -135,7 +136,7 @@ bool IsHllOperand(std::string_view operand) { return operand.starts_with("HYLL")
 namespace {
 
 // Calls fn(index, rank) for every well-formed entry of a register operand; a malformed entry,
-// or a whole operand whose size is not a multiple of 3, is skipped (see Apply).
+// or a whole operand whose size is not a multiple of 3, is skipped (see ApplyFew).
 template <typename Fn>
 void ForEachEntry(std::string_view operand, Fn&& fn) {
   if (operand.size() % kRegisterEntrySize != 0) return;
@@ -165,10 +166,26 @@ bool OnlyFewRegisterEntries(const Operands& operands) {
   return true;
 }
 
-// Applies a register operand to a valid HLL; skips what is malformed (it cannot be undone,
-// and failing the merge would stop RocksDB's compactions).
-void Apply(std::string* hll, std::string_view operand) {
-  ForEachEntry(operand, [&](uint32_t index, uint8_t rank) { hll::SetRegister(hll, index, rank); });
+// Applies the register entries of few operands (OnlyFewRegisterEntries) to a valid HLL, in
+// ascending register order so that one scan of a sparse HLL's opcodes serves them all; skips
+// what is malformed (it cannot be undone, and failing the merge would stop RocksDB's
+// compactions).
+template <typename Operands>
+void ApplyFew(std::string* hll, const Operands& operands) {
+  std::array<hll::Register, kFoldAbove> entries;
+  size_t n = 0;
+  for (const rocksdb::Slice& op : operands) {
+    ForEachEntry(std::string_view(op.data(), op.size()), [&](uint32_t index, uint8_t rank) {
+      if (n < entries.size()) entries[n++] = {index, rank};
+    });
+  }
+  for (size_t i = 1; i < n; ++i) {  // insertion sort: n <= 8
+    const hll::Register e = entries[i];
+    size_t j = i;
+    for (; j > 0 && entries[j - 1].index > e.index; --j) entries[j] = entries[j - 1];
+    entries[j] = e;
+  }
+  hll::SetRegisters(hll, std::span<const hll::Register>(entries.data(), n));
 }
 
 // The register-wise max of a base HLL and any number of operands, encoded once.
@@ -180,7 +197,7 @@ class Fold {
     dense_ = dense_ || hll::IsDense(base);
   }
 
-  // Skips an invalid operand (see Apply).
+  // Skips an invalid operand (see ApplyFew).
   void AddOperand(std::string_view operand) {
     if (IsHllOperand(operand)) {
       if (hll::MaxRegisters(operand, registers_).ok()) dense_ = dense_ || hll::IsDense(operand);
@@ -216,9 +233,7 @@ class HllMergeOperator : public rocksdb::MergeOperator {
       } else {
         out->new_value = hll::Empty();
       }
-      for (const rocksdb::Slice& op : in.operand_list) {
-        Apply(&out->new_value, std::string_view(op.data(), op.size()));
-      }
+      ApplyFew(&out->new_value, in.operand_list);
       return true;
     }
     Fold fold;
@@ -235,9 +250,7 @@ class HllMergeOperator : public rocksdb::MergeOperator {
                          rocksdb::Logger* /*logger*/) const override {
     if (OnlyFewRegisterEntries(operand_list)) {
       *new_value = hll::Empty();
-      for (const rocksdb::Slice& op : operand_list) {
-        Apply(new_value, std::string_view(op.data(), op.size()));
-      }
+      ApplyFew(new_value, operand_list);
       return true;
     }
     Fold fold;

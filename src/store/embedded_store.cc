@@ -257,22 +257,24 @@ class EmbeddedStore final : public Store {
   Result<std::vector<Counter>> ReadExperiment(std::string_view ns,
                                               std::string_view experiment) override {
     std::vector<Counter> out;
-    Status s =
-        Scan(ek::CounterPrefix(ns, experiment), [&](std::string_view key, std::string_view value) {
-          std::string_view key_ns, key_experiment, event, variant;
-          if (!ek::ParseCounterKey(key, &key_ns, &key_experiment, &event, &variant)) {
-            return Status::Corruption("embedded store: malformed counter key in experiment " +
-                                      Quote(experiment));
-          }
-          Status valid = hll::Validate(value);
-          if (!valid.ok()) {
-            return Status::Corruption("embedded store: counter (" + Quote(ns) + ", " +
-                                      Quote(experiment) + ", " + Quote(event) + ", " +
-                                      Quote(variant) + ") is not a valid HLL: " + valid.message());
-          }
-          out.push_back(Counter{std::string(event), std::string(variant), std::string(value)});
-          return Status::Ok();
-        });
+    Status s = Scan(ek::CounterPrefix(ns, experiment), [&](std::string_view key,
+                                                           std::string_view value) {
+      std::string_view key_ns, key_experiment, event, variant;
+      if (!ek::ParseCounterKey(key, &key_ns, &key_experiment, &event, &variant)) {
+        return Status::Corruption("embedded store: malformed counter key in experiment " +
+                                  Quote(experiment));
+      }
+      Counter& c =
+          out.emplace_back(Counter{std::string(event), std::string(variant), std::string(value)});
+      // Validates and fills the cardinality cache in one pass (store.h).
+      Result<uint64_t> count = hll::CountAndCache(&c.hll);
+      if (!count.ok()) {
+        return Status::Corruption("embedded store: counter (" + Quote(ns) + ", " +
+                                  Quote(experiment) + ", " + Quote(event) + ", " + Quote(variant) +
+                                  ") is not a valid HLL: " + count.status().message());
+      }
+      return Status::Ok();
+    });
     GIMEL_RETURN_IF_ERROR(s);
     return out;
   }

@@ -367,10 +367,10 @@ Result<std::vector<std::vector<Counter>>> RedisKeyspaceStore::ReadExperiments(
       if (v.type != Value::Type::kString) {
         return Status::Corruption("redis counter \"" + c.key + "\" is not a string: " + v.str);
       }
-      Status valid = hll::Validate(v.str);
-      if (!valid.ok()) {
+      Result<uint64_t> count = hll::CountAndCache(&v.str);  // store.h
+      if (!count.ok()) {
         return Status::Corruption("redis counter \"" + c.key +
-                                  "\" is not a valid HLL: " + valid.message());
+                                  "\" is not a valid HLL: " + count.status().message());
       }
       c.counter.hll = std::move(v.str);
       present.push_back(std::move(c.counter));

@@ -32,7 +32,10 @@ struct TrackEvent {
 struct Counter {
   std::string event;
   std::string variant;
-  std::string hll;  // Redis HYLL bytes, validated by the store (hll::Validate)
+  // Redis HYLL bytes, validated by the store (hll::Validate). Stores that read them from
+  // outside the process also fill the cardinality cache (hll::CountAndCache, one pass over the
+  // bytes), so that counting them again is free.
+  std::string hll;
 };
 
 // Invoked exactly once when an Add completes, possibly on a store-owned thread; must not block.
