@@ -37,12 +37,17 @@ const std::vector<Header>* JsonHeaders(bool no_cache) {
   return no_cache ? kNoCache : kCached;
 }
 
-Response JsonResponse(int status, const json& body, bool no_cache) {
+// A response whose body is JSON text already written.
+Response JsonTextResponse(int status, std::string body, bool no_cache) {
   Response r;
   r.status = status;
   r.shared_headers = JsonHeaders(no_cache);
-  r.body = body.dump();
+  r.body = std::move(body);
   return r;
+}
+
+Response JsonResponse(int status, const json& body, bool no_cache) {
+  return JsonTextResponse(status, body.dump(), no_cache);
 }
 
 Response TrackOk() {
@@ -410,8 +415,8 @@ Response Api::Experiments(const Request& req) {
   if (raw_scope) scope = SplitScope(*raw_scope);
   auto reports = service_->Experiments(ns, raw_scope ? &scope : nullptr);
   if (!reports.ok()) return StatusResponse(reports.status());
-  return JsonResponse(
-      200, service::ExperimentsToJson(*reports, raw_scope, *want_stats ? &stats : nullptr), true);
+  return JsonTextResponse(
+      200, service::ExperimentsJson(*reports, raw_scope, *want_stats ? &stats : nullptr), true);
 }
 
 Response Api::Experiment(const Request& req) {
@@ -423,8 +428,7 @@ Response Api::Experiment(const Request& req) {
   auto report = service_->Experiment(q->ns, q->experiment);
   if (!report.ok()) return StatusResponse(report.status());
   // The original experiment() returns the list of goals.
-  json goals = service::ExperimentToJson(*report, *want_stats ? &stats : nullptr)["goals"];
-  return JsonResponse(200, goals, true);
+  return JsonTextResponse(200, service::GoalsJson(*report, *want_stats ? &stats : nullptr), true);
 }
 
 Response Api::Delete(const Request& req) {

@@ -1,6 +1,7 @@
 #include "service/service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <iterator>
 #include <map>
 #include <set>
@@ -75,9 +76,6 @@ Result<std::vector<std::vector<store::Counter>>> ReadBatch(
 }
 
 }  // namespace
-
-// Adds "baseline", "srm" and per-result "stats" to a goal's JSON (stats_report.cc).
-void AddStats(const GoalReport& goal, const StatsRequest& request, json* out);
 
 Service::Service(store::Store* store, ServiceOptions options)
     : store_(store), options_(std::move(options)) {}
@@ -172,27 +170,146 @@ Status Service::Delete(std::string_view ns, std::string_view experiment, bool* e
   return Status::Ok();
 }
 
-json GoalToJson(const GoalReport& goal, const StatsRequest* stats) {
-  json results = json::array();
-  for (const auto& r : goal.results) {
-    results.push_back({{"label", r.label}, {"successes", r.successes}, {"trials", r.trials}});
+namespace {
+
+// A JSON string as nlohmann::json::dump writes it (ensure_ascii off): '"', '\\' and control
+// characters escaped, the rest verbatim.
+void AppendString(std::string_view s, std::string* out) {
+  if (!IsValidUtf8(s)) {  // rare: let nlohmann replace what is not UTF-8
+    *out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
   }
-  json out = {{"goal", goal.goal}, {"results", std::move(results)}};
-  if (stats) AddStats(goal, *stats, &out);
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  size_t plain = 0;  // start of the bytes not yet appended
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + plain, i - plain);
+    plain = i + 1;
+    out->push_back('\\');
+    switch (c) {
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '\b':
+        out->push_back('b');
+        break;
+      case '\f':
+        out->push_back('f');
+        break;
+      case '\n':
+        out->push_back('n');
+        break;
+      case '\r':
+        out->push_back('r');
+        break;
+      case '\t':
+        out->push_back('t');
+        break;
+      default:
+        out->append("u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
+    }
+  }
+  out->append(s.data() + plain, s.size() - plain);
+  out->push_back('"');
+}
+
+void AppendNumber(uint64_t n, std::string* out) {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out->append(buf, end);
+}
+
+void AppendGoal(const GoalReport& goal, const StatsRequest* stats, std::string* out) {
+  GoalStatsText text;
+  if (stats) text = AnalyzeGoalText(goal, *stats);
+  const bool with_stats = stats && text.error.empty();
+  out->push_back('{');
+  if (with_stats) {
+    *out += "\"baseline\":";
+    *out += text.baseline;
+    out->push_back(',');
+  }
+  *out += "\"goal\":";
+  AppendString(goal.goal, out);
+  *out += ",\"results\":[";
+  for (size_t i = 0; i < goal.results.size(); ++i) {
+    const VariantResult& r = goal.results[i];
+    if (i > 0) out->push_back(',');
+    *out += "{\"label\":";
+    AppendString(r.label, out);
+    const bool analysed = with_stats && i < text.stats.size();
+    if (analysed) {
+      *out += ",\"stats\":";
+      *out += text.stats[i];
+    }
+    *out += ",\"successes\":";
+    AppendNumber(r.successes, out);
+    *out += ",\"trials\":";
+    AppendNumber(r.trials, out);
+    if (analysed && !text.warnings[i].empty()) {
+      *out += ",\"warnings\":";
+      *out += text.warnings[i];
+    }
+    out->push_back('}');
+  }
+  out->push_back(']');
+  if (with_stats) {
+    *out += ",\"srm\":";
+    *out += text.srm;
+  } else if (stats) {
+    *out += ",\"stats_error\":";
+    *out += text.error;
+  }
+  out->push_back('}');
+}
+
+void AppendGoals(const ExperimentReport& report, const StatsRequest* stats, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < report.goals.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendGoal(report.goals[i], stats, out);
+  }
+  out->push_back(']');
+}
+
+}  // namespace
+
+std::string GoalsJson(const ExperimentReport& report, const StatsRequest* stats) {
+  std::string out;
+  AppendGoals(report, stats, &out);
   return out;
 }
 
-json ExperimentToJson(const ExperimentReport& report, const StatsRequest* stats) {
-  json goals = json::array();
-  for (const auto& g : report.goals) goals.push_back(GoalToJson(g, stats));
-  return {{"experiment", report.experiment}, {"goals", std::move(goals)}};
-}
-
-json ExperimentsToJson(const std::vector<ExperimentReport>& reports, const std::string* raw_scope,
-                       const StatsRequest* stats) {
-  json out = json::array();
-  out.push_back({{"meta", {{"scope", raw_scope ? json(*raw_scope) : json(nullptr)}}}});
-  for (const auto& r : reports) out.push_back(ExperimentToJson(r, stats));
+std::string ExperimentsJson(const std::vector<ExperimentReport>& reports,
+                            const std::string* raw_scope, const StatsRequest* stats) {
+  std::string out;
+  size_t results = 0;
+  for (const auto& r : reports) {
+    for (const auto& g : r.goals) results += g.results.size();
+  }
+  out.reserve(64 * results + 64 * reports.size() + 64);  // ~60 bytes per result, no stats
+  out += "[{\"meta\":{\"scope\":";
+  if (raw_scope) {
+    AppendString(*raw_scope, &out);
+  } else {
+    out += "null";
+  }
+  out += "}}";
+  for (const auto& r : reports) {
+    out += ",{\"experiment\":";
+    AppendString(r.experiment, &out);
+    out += ",\"goals\":";
+    AppendGoals(r, stats, &out);
+    out.push_back('}');
+  }
+  out.push_back(']');
   return out;
 }
 

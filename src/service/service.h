@@ -104,14 +104,31 @@ class Service {
   std::unordered_map<std::string, NameSet, StringHash, std::equal_to<>> known_;  // GUARDED_BY(mu_)
 };
 
-// JSON of one goal in the original shape: {"goal", "results": [{"label","successes","trials"}]}
-// plus, with `stats`, "baseline", "srm" and a "stats" object per result.
-nlohmann::json GoalToJson(const GoalReport& goal, const StatsRequest* stats);
-// {"experiment": name, "goals": [...]}
-nlohmann::json ExperimentToJson(const ExperimentReport& report, const StatsRequest* stats);
-// The original `all()` output: [{"meta": {"scope": scope-or-null}}, experiment...]
-nlohmann::json ExperimentsToJson(const std::vector<ExperimentReport>& reports,
-                                 const std::string* raw_scope, const StatsRequest* stats);
+// The JSON text of reports, written directly: for 10,000 counters it is ~600 KB, and building
+// it as a nlohmann::json document first took as long as counting the counters (bench/README.md).
+// Keys in ascending order, strings escaped as nlohmann::json::dump writes them; bytes that are
+// not UTF-8 in a name (possible only in data written by other clients) become U+FFFD.
+//
+// One goal, the original shape: {"goal", "results": [{"label", "successes", "trials"}]}; with
+// `stats` also "baseline", "srm" and per result "stats" (and "warnings"), or only "stats_error"
+// when the goal cannot be analysed.
+// The original `experiment()` output: the list of the experiment's goals.
+std::string GoalsJson(const ExperimentReport& report, const StatsRequest* stats);
+// The original `all()` output: [{"meta": {"scope": scope-or-null}},
+// {"experiment": name, "goals": [...]}, ...].
+std::string ExperimentsJson(const std::vector<ExperimentReport>& reports,
+                            const std::string* raw_scope, const StatsRequest* stats);
+
+// A goal's statistics as JSON texts (stats_report.cc): `error` (a JSON string) if the goal
+// cannot be analysed, else baseline, srm, and per result its stats and warnings ("" = none).
+struct GoalStatsText {
+  std::string error;
+  std::string baseline;
+  std::string srm;
+  std::vector<std::string> stats;
+  std::vector<std::string> warnings;
+};
+GoalStatsText AnalyzeGoalText(const GoalReport& goal, const StatsRequest& request);
 
 struct MigrateStats {
   uint64_t namespaces = 0;

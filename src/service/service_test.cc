@@ -51,8 +51,52 @@ TEST_F(ServiceTest, ReportHasOneGoalPerNonParticipateEventAndZeroFilledSuccesses
 
 TEST_F(ServiceTest, ParticipateOnlyExperimentHasNoGoals) {
   ASSERT_TRUE(Track("only", "participate", "a", "1").ok());
-  auto json = ExperimentToJson(*service_.Experiment("", "only"), nullptr);
-  EXPECT_EQ(json.dump(), R"({"experiment":"only","goals":[]})");
+  EXPECT_EQ(GoalsJson(*service_.Experiment("", "only"), nullptr), "[]");
+}
+
+// The report writer's text is what nlohmann::json would write for the same document: parsing
+// and dumping it again gives the same bytes (key order, escaping), whatever the names hold.
+TEST(ReportJson, IsWhatNlohmannWritesForTheSameDocument) {
+  const std::string names[] = {"plain",
+                               "quote \" backslash \\ slash /",
+                               "tab\tnl\ncr\rbs\bff\f",
+                               std::string("nul\0ctl\x01\x1f del\x7f", 16),
+                               "grün ✓ 🔵",
+                               "bad \xff utf-8 \xc3"};
+  std::vector<ExperimentReport> reports;
+  for (const std::string& name : names) {
+    ExperimentReport r;
+    r.experiment = name;
+    r.goals.push_back({name, {{name, 3, 1000}, {"b", 18446744073709551615u, 0}}});
+    r.goals.push_back({"empty", {}});
+    reports.push_back(r);
+  }
+  reports.push_back({"no goals", {}});
+  using nlohmann::json;
+  const std::string scope = "a,\"b\"";
+  StatsRequest stats;
+  StatsRequest bad_baseline;
+  bad_baseline.baseline = "no such variant";
+  const std::vector<const StatsRequest*> requests = {nullptr, &stats, &bad_baseline};
+  for (const StatsRequest* s : requests) {
+    for (const std::string* raw_scope : {static_cast<const std::string*>(nullptr), &scope}) {
+      const std::string text = ExperimentsJson(reports, raw_scope, s);
+      const json doc = json::parse(text);
+      EXPECT_EQ(doc.dump(), text);
+      ASSERT_EQ(doc.size(), reports.size() + 1);
+      EXPECT_EQ(doc[0]["meta"]["scope"], raw_scope ? json(scope) : json(nullptr));
+      const json& goal = doc[2]["goals"][0];
+      EXPECT_EQ(doc[2]["experiment"], names[1]);
+      EXPECT_EQ(goal["results"][1]["successes"], 18446744073709551615u);
+      EXPECT_EQ(goal.contains("srm"), s == &stats);
+      EXPECT_EQ(goal["results"][0].contains("stats"), s == &stats);
+      EXPECT_EQ(goal.contains("stats_error"), s == &bad_baseline);
+      EXPECT_EQ(doc[6]["goals"][0]["goal"], "bad \xef\xbf\xbd utf-8 \xef\xbf\xbd");
+      const std::string goals = GoalsJson(reports[1], s);
+      EXPECT_EQ(json::parse(goals).dump(), goals);
+      EXPECT_EQ(json::parse(goals), doc[2]["goals"]);
+    }
+  }
 }
 
 TEST_F(ServiceTest, CheckEventNamesTheBadParameter) {
@@ -162,7 +206,7 @@ class ServiceBatchTest : public ::testing::Test {
     return "exp:" + std::string(3 - s.size(), '0') + s;
   }
   std::string Dump(const std::vector<ExperimentReport>& reports) {
-    return ExperimentsToJson(reports, nullptr, nullptr).dump();
+    return ExperimentsJson(reports, nullptr, nullptr);
   }
 
   RecordingStore store_;

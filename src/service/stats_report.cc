@@ -1,5 +1,5 @@
-// Statistics in reports: runs gimel::stats over a GoalReport and adds its numbers to the
-// original JSON shape without changing the original fields (DESIGN.md §6).
+// Statistics in reports: runs gimel::stats over a GoalReport and gives its numbers as JSON text
+// for the report writer (service.cc) to add to the original shape (DESIGN.md §6).
 #include <nlohmann/json.hpp>
 
 #include "service/service.h"
@@ -7,8 +7,16 @@
 #include "stats/stats_json.h"
 
 namespace gimel::service {
+namespace {
 
-void AddStats(const GoalReport& goal, const StatsRequest& request, nlohmann::json* out) {
+// As the report writer does (service.h): bytes that are not UTF-8 become U+FFFD.
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+GoalStatsText AnalyzeGoalText(const GoalReport& goal, const StatsRequest& request) {
   std::vector<stats::VariantCounts> counts;
   counts.reserve(goal.results.size());
   for (const auto& r : goal.results) {
@@ -21,21 +29,20 @@ void AddStats(const GoalReport& goal, const StatsRequest& request, nlohmann::jso
   // counting noise alone does not flag a mismatch on large experiments.
   options.count_relative_error = stats::kHllRelativeError;
   const stats::GoalStats result = stats::AnalyzeGoal(counts, options);
-  const nlohmann::json json = stats::GoalStatsToJson(result, goal.goal);
+  GoalStatsText out;
   if (!result.error.empty()) {
-    (*out)["stats_error"] = result.error;
-    return;
+    out.error = Dump(nlohmann::json(result.error));
+    return out;
   }
-  (*out)["baseline"] = json["baseline"];
-  (*out)["srm"] = json["srm"];
-  auto& results = (*out)["results"];
-  const auto& analysed = json["results"];
-  for (size_t i = 0; i < results.size() && i < analysed.size(); ++i) {
-    results[i]["stats"] = analysed[i]["stats"];
-    if (analysed[i].contains("warnings") && !analysed[i]["warnings"].empty()) {
-      results[i]["warnings"] = analysed[i]["warnings"];
-    }
+  const nlohmann::json json = stats::GoalStatsToJson(result, goal.goal);
+  out.baseline = Dump(json["baseline"]);
+  out.srm = Dump(json["srm"]);
+  for (const auto& r : json["results"]) {
+    out.stats.push_back(Dump(r["stats"]));
+    const bool warned = r.contains("warnings") && !r["warnings"].empty();
+    out.warnings.push_back(warned ? Dump(r["warnings"]) : std::string());
   }
+  return out;
 }
 
 }  // namespace gimel::service
