@@ -57,10 +57,11 @@ TEST_F(ServiceTest, ParticipateOnlyExperimentHasNoGoals) {
 // The report writer's text is what nlohmann::json would write for the same document: parsing
 // and dumping it again gives the same bytes (key order, escaping), whatever the names hold.
 TEST(ReportJson, IsWhatNlohmannWritesForTheSameDocument) {
+  static constexpr char kControl[] = "nul\0ctl\x01\x1f del\x7f";  // with its NUL byte
   const std::string names[] = {"plain",
                                "quote \" backslash \\ slash /",
                                "tab\tnl\ncr\rbs\bff\f",
-                               std::string("nul\0ctl\x01\x1f del\x7f", 16),
+                               std::string(kControl, sizeof kControl - 1),
                                "grün ✓ 🔵",
                                "bad \xff utf-8 \xc3"};
   std::vector<ExperimentReport> reports;
