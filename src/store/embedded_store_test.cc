@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -264,15 +265,22 @@ TEST(EmbeddedKeys, RegisterOperandRoundTrip) {
   EXPECT_FALSE(ek::DecodeRegisterOperand("HYL", &index, &rank));
 }
 
-// A list of few entries takes the one-by-one path; the result equals PFADD of the elements.
+// A list of few entries takes the one-by-one path, in register order: the result equals
+// PFADD of the elements in that order (and holds the registers of PFADD in any order).
 TEST(EmbeddedMergeOperator, AppliesAShortRegisterListLikePfadd) {
   auto op = ek::NewHllMergeOperator();
-  std::string list, expected = hll::Empty();
+  std::string list, pfadd = hll::Empty();
+  std::vector<hll::Register> registers;
   for (int i = 0; i < 5; ++i) {
     hll::Register r = hll::Hash(Uuid(i));
     ek::AppendRegisterEntry(&list, r.index, r.rank);
-    hll::Add(&expected, Uuid(i));
+    hll::Add(&pfadd, Uuid(i));
+    registers.push_back(r);
   }
+  std::sort(registers.begin(), registers.end(),
+            [](const hll::Register& a, const hll::Register& b) { return a.index < b.index; });
+  std::string expected = hll::Empty();
+  for (const hll::Register& r : registers) hll::SetRegister(&expected, r.index, r.rank);
   std::vector<rocksdb::Slice> operands = {rocksdb::Slice(list)};
   std::string out;
   rocksdb::Slice existing_operand;
@@ -280,6 +288,10 @@ TEST(EmbeddedMergeOperator, AppliesAShortRegisterListLikePfadd) {
   rocksdb::MergeOperator::MergeOperationInput mi(rocksdb::Slice("k"), nullptr, operands, nullptr);
   ASSERT_TRUE(op->FullMergeV2(mi, &mo));
   EXPECT_EQ(out, expected);
+  std::array<uint8_t, hll::kRegisters> got{}, want{};
+  ASSERT_TRUE(hll::DecodeRegisters(out, got).ok());
+  ASSERT_TRUE(hll::DecodeRegisters(pfadd, want).ok());
+  EXPECT_EQ(got, want);
 }
 
 TEST(EmbeddedMergeOperator, AppliesOperandsAndKeepsCorruptBase) {
