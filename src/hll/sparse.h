@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/status.h"
 #include "hll/format.h"
@@ -78,31 +79,11 @@ Status ForEachRunValidating(std::string_view ops, Fn&& fn) {
   return Status::Ok();
 }
 
-// Visits the runs of validated ops in order: fn(first_register, run_length, value).
+// Visits the runs of validated ops in order: fn(first_register, run_length, value). On ops
+// that are not valid it stops at the first malformed run (ForEachRunValidating's walk).
 template <typename Fn>
 void ForEachRun(std::string_view ops, Fn&& fn) {
-  const auto* p = reinterpret_cast<const uint8_t*>(ops.data());
-  const uint8_t* end = p + ops.size();
-  uint32_t index = 0;
-  while (p < end) {
-    uint32_t len;
-    uint8_t value = 0;
-    if (IsZero(*p)) {
-      len = ZeroLen(*p);
-      p += 1;
-    } else if (IsXZero(*p)) {
-      if (p + 1 >= end) return;  // truncated; Validate rejects it
-      len = XZeroLen(p[0], p[1]);
-      p += 2;
-    } else {
-      len = ValLen(*p);
-      value = ValValue(*p);
-      p += 1;
-    }
-    if (len > format::kRegisterCount - index) return;  // overflow; Validate rejects it
-    fn(index, len, value);
-    index += len;
-  }
+  (void)ForEachRunValidating(ops, std::forward<Fn>(fn));
 }
 
 // Where a run of ascending SparseSet calls may resume scanning (see SparseSet). Value-initialise
