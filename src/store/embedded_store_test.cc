@@ -1110,6 +1110,77 @@ TEST(EmbeddedStore, ListNamespacesAndExperiments) {
   EXPECT_TRUE(Sorted(store->ListExperiments("none")).empty());
 }
 
+// ReadExperiments reads a batch through one iterator, seeking only where the next name's
+// counters do not follow the last ones in key order. Each entry must hold exactly its
+// experiment's counters for names in key order (ListExperiments), in reverse, duplicated,
+// unknown, that are prefixes of each other or long enough for a two-byte length, beside
+// namespaces that share a prefix with this one, and with the counters split between a flushed
+// file and the memtable.
+TEST(EmbeddedStore, ReadExperimentsGivesEachNameItsOwnCounters) {
+  TempDir dir;
+  const std::vector<std::string> experiments = {"",    "e",    "e:x", "ex", std::string(200, 'l'),
+                                                "ünï", "\xff", "z"};
+  // experiment -> (event, variant) -> uuids Uuid(0) .. Uuid(n - 1)
+  using Model = std::map<std::string, std::map<std::pair<std::string, std::string>, int>>;
+  Model model;
+  auto add = [&](Store* store, const std::string& ns, const std::string& experiment,
+                 const std::string& event, const std::string& variant, int n, Model* m) {
+    ASSERT_TRUE(AddUuids(store, {ns, experiment, event, variant, ""}, 0, n).ok());
+    if (m != nullptr) (*m)[experiment][{event, variant}] = n;
+  };
+  {
+    auto store = OpenOrDie(Options(dir.path()));
+    ASSERT_NE(store, nullptr);
+    for (size_t i = 0; i < experiments.size(); ++i) {
+      const int k = static_cast<int>(i);
+      add(store.get(), "ns", experiments[i], "participate", "a", k + 1, &model);
+      add(store.get(), "ns", experiments[i], "goal", "a", 2 * k + 1, &model);
+      // Neighbouring namespaces, with counts that would show if they leaked in.
+      add(store.get(), "n", experiments[i], "participate", "a", 40, nullptr);
+      add(store.get(), "ns2", experiments[i], "participate", "a", 41, nullptr);
+    }
+  }  // closing flushes the memtable: the counters above are now in a file
+  auto store = OpenOrDie(Options(dir.path()));
+  ASSERT_NE(store, nullptr);
+  for (size_t i = 0; i < experiments.size(); ++i) {
+    const int k = static_cast<int>(i);
+    add(store.get(), "ns", experiments[i], "participate", "a", k + 5, &model);  // a superset
+    add(store.get(), "ns", experiments[i], "participate", "b", k + 3, &model);
+  }
+
+  auto expect_batch = [&](std::string_view ns, const std::vector<std::string>& names,
+                          const Model& expected) {
+    auto r = store->ReadExperiments(ns, names);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->size(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) {
+      std::map<std::pair<std::string, std::string>, uint64_t> got, want;
+      for (const Counter& c : (*r)[i]) {
+        EXPECT_TRUE(got.emplace(std::pair{c.event, c.variant}, CountOf(c.hll)).second);
+      }
+      if (auto it = expected.find(names[i]); it != expected.end()) {
+        for (const auto& [counter, n] : it->second) want[counter] = CountOfUuids(n);
+      }
+      EXPECT_EQ(got, want) << "name " << i << " of " << names.size() << ": " << names[i];
+    }
+  };
+  auto listed = store->ListExperiments("ns");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), experiments.size());
+  expect_batch("ns", *listed, model);
+  std::vector<std::string> mixed(listed->rbegin(), listed->rend());
+  for (const char* extra : {"never", "e", "e", "", "ex", "e:x", "zz", "z"}) mixed.push_back(extra);
+  mixed.insert(mixed.end(), listed->begin(), listed->end());
+  expect_batch("ns", mixed, model);
+  expect_batch("none", mixed, Model{});
+  expect_batch("ns", {}, model);
+  expect_batch("ns", {"z"}, model);
+  // ReadExperiment is the batch of one.
+  auto one = store->ReadExperiment("ns", "e:x");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->size(), 3u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crash durability: every acknowledged Add survives a SIGKILL.
 // ---------------------------------------------------------------------------------------------

@@ -110,7 +110,8 @@ class Store {
   // ReadExperiment of each of `experiments`, in the same order (one entry per name, duplicates
   // included; empty for an unknown experiment). Error: the error that calling ReadExperiment on
   // the names in order would give first. Stores that pay a round trip per read (redis) override
-  // it to read all the experiments in a few pipelines; the default reads them one by one.
+  // it to read all the experiments in a few pipelines, the embedded store to read them through
+  // one iterator; the default reads them one by one.
   // Defined here, not in store.cc: the backend libraries do not link gimel_store.
   virtual Result<std::vector<std::vector<Counter>>> ReadExperiments(
       std::string_view ns, const std::vector<std::string>& experiments) {
