@@ -406,6 +406,12 @@ track_series() {
   half_windows "$store-half" "$url" "$R/wrk-$("${TOOLS[@]}" medianpeak "$R" "$store").json" "$@"
   for c in "${SCALE_COUNTERS[@]}"; do
     run_wrk "$store-c$c" "$url" "$c" "bench-c$c" "$DUR_SCALE" 0 "$@"
+    # The same requests to nginx right after: what this client and machine give at this many
+    # counters, so that the table shows whether a change with the counters is gimel's.
+    if [[ $store == embedded ]]; then
+      run_wrk "nginx-c$c" "http://127.0.0.1:$NGINX_PORT" "$c" "bench-c$c" "$DUR_SCALE" 0 \
+        "$NGINX_PID" "${NGINX_WORKERS[@]}"
+    fi
   done
 }
 

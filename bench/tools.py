@@ -478,19 +478,31 @@ def cmd_render(args):
     w("## How cost grows with the number of counters")
     w("")
     w("Track throughput (wrk, same connections, %s per point; fresh namespace per point, so "
-      "every counter and experiment is new at the start):" % meta.get("dur_scale", "?"))
+      "every counter and experiment is new at the start; nginx gets the same requests right "
+      "after the embedded point, as the ceiling of this client and machine at that many "
+      "counters; µs/req is the server CPU per request, as in the first table):"
+      % meta.get("dur_scale", "?"))
     w("")
-    w("| counters | embedded req/s | embedded p99 ms | redis req/s | redis p99 ms |")
-    w("|---:|---:|---:|---:|---:|")
+    w("| counters | nginx req/s | embedded req/s | embedded / nginx | embedded µs/req | "
+      "embedded p99 ms | redis req/s | redis µs/req | redis p99 ms |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    fallback = {"nginx": nginx_start, "embedded": emb, "redis": red}
     for c in meta.get("scale_counters", []):
-        cells = []
-        for st in ("embedded", "redis"):
-            r = wrk("%s-c%d" % (st, c)) or ((emb if st == "embedded" else red) if c == 100 else None)
-            if r and "rps" in r:
-                cells += ["{:,.0f}".format(r["rps"]), _ms(r["lat_us"]["p99"])]
-            else:
-                cells += ["n/a", "n/a"]
-        w("| %s | %s |" % ("{:,}".format(c), " | ".join(cells)))
+        pts = {st: wrk("%s-c%d" % (st, c)) or (fallback[st] if c == 100 else None)
+               for st in ("nginx", "embedded", "redis")}
+        pts = {st: (r if r and "rps" in r else None) for st, r in pts.items()}
+        def rps(st):
+            return "{:,.0f}".format(pts[st]["rps"]) if pts[st] else "n/a"
+        def cpu(st):
+            v = pts[st].get("server_cpu_us_per_req") if pts[st] else None
+            return "%.1f" % v if v is not None else "n/a"
+        def p99(st):
+            return _ms(pts[st]["lat_us"]["p99"]) if pts[st] else "n/a"
+        ratio = ("%.2f×" % (pts["embedded"]["rps"] / pts["nginx"]["rps"])
+                 if pts["embedded"] and pts["nginx"] and pts["nginx"]["rps"] else "n/a")
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            "{:,}".format(c), rps("nginx"), rps("embedded"), ratio, cpu("embedded"),
+            p99("embedded"), rps("redis"), cpu("redis"), p99("redis")))
     w("")
     w("`GET /experiments` latency (%s events per counter, 10 counters per experiment; median "
       "of %s requests after one warm-up, keep-alive):" % (meta.get("seed_per_counter", "?"),
