@@ -1,5 +1,5 @@
-// gimel_bench_disk_floor DIR RATE SECONDS [GAP_US]: a helper of bench/run.sh, the floor that
-// the disk sets under the embedded store's "p99 at half of peak".
+// gimel_bench_disk_floor DIR RATE SECONDS [GAP_US [EARLY]]: a helper of bench/run.sh, the floor
+// that the disk sets under the embedded store's "p99 at half of peak".
 //
 // It is the least a store can do to acknowledge events only once they are durable, at the rate
 // of a half-load window: events are due at a fixed RATE per second; one writer takes every event
@@ -8,12 +8,14 @@
 // writer does, without RocksDB, HTTP or parsing). The file (8 MiB, gimel's WAL size) is
 // zero-filled and synced before the clock starts and written over, as gimel writes its WAL files
 // (bench/README.md, "Optimisations done" 13). A group commit starts at least GAP_US
-// microseconds (default 0) after the previous one started, as gimel's start at least 1 ms
-// apart; on a shared VM's disk, syncing more often than a few thousand times a second can
-// also make the host stall it (bench/README.md, "Noise"). A ticker makes events due every 200
-// microseconds, so an event may wait 0.2 ms before the writer sees it.
-// One JSON line on stdout:
-//   {"rate": R, "seconds": S, "gap_us": G, "events": N, "syncs": K, "p50_ms": .., "p99_ms": ..,
+// microseconds (default 0) after the previous one started, or sooner once EARLY events (default
+// 0: never) wait, as gimel's do (StoreOptions::min_commit_interval_us and
+// commit_early_events); on a shared VM's disk, syncing more often than a few thousand times a
+// second can also make the host stall it (bench/README.md, "Noise"). A ticker makes events due
+// every 200 microseconds, so an event may wait 0.2 ms before the writer sees it. One JSON line on
+// stdout:
+//   {"rate": R, "seconds": S, "gap_us": G, "early": E, "events": N, "syncs": K, "p50_ms": ..,
+//   "p99_ms": ..,
 //    "max_ms": .., "sync_p50_ms": .., "sync_p99_ms": .., "sync_max_ms": .., "syncs_over_5ms": M}
 // Exit status 1 with a message on stderr if the file cannot be created, written or synced.
 #include <fcntl.h>
@@ -58,16 +60,18 @@ int Fail(const char* what, const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4 || argc > 5) {
-    std::fprintf(stderr, "usage: %s DIR RATE SECONDS [GAP_US]\n", argv[0]);
+  if (argc < 4 || argc > 6) {
+    std::fprintf(stderr, "usage: %s DIR RATE SECONDS [GAP_US [EARLY]]\n", argv[0]);
     return 2;
   }
   const std::string path = std::string(argv[1]) + "/disk-floor.dat";
   const double rate = std::atof(argv[2]);
   const double seconds = std::atof(argv[3]);
-  const long gap_us = argc == 5 ? std::atol(argv[4]) : 0;
-  if (rate <= 0 || seconds <= 0 || gap_us < 0) {
-    std::fprintf(stderr, "gimel_bench_disk_floor: RATE and SECONDS must be > 0, GAP_US >= 0\n");
+  const long gap_us = argc >= 5 ? std::atol(argv[4]) : 0;
+  const long early = argc == 6 ? std::atol(argv[5]) : 0;
+  if (rate <= 0 || seconds <= 0 || gap_us < 0 || early < 0) {
+    std::fprintf(stderr,
+                 "gimel_bench_disk_floor: RATE and SECONDS must be > 0, GAP_US and EARLY >= 0\n");
     return 2;
   }
   constexpr size_t kEventBytes = 100;
@@ -89,7 +93,9 @@ int main(int argc, char** argv) {
   std::mutex mu;
   std::condition_variable cv;
   uint64_t due = 0;
-  bool writer_waiting = false;
+  // What the writer waits for: nothing (0), the gap's end or EARLY due events (1), any (2).
+  int writer_waits = 0;
+  uint64_t waiting_from = 0;  // events done when the writer began to wait
   std::atomic<bool> stop{false};
   const Clock::time_point start = Clock::now() + std::chrono::milliseconds(50);
   auto due_at = [&](uint64_t i) {
@@ -106,7 +112,8 @@ int main(int argc, char** argv) {
       {
         std::lock_guard lock(mu);
         due = std::max(due, n);
-        wake = writer_waiting;
+        wake = writer_waits == 2 || (writer_waits == 1 && early > 0 &&
+                                     due - waiting_from >= static_cast<uint64_t>(early));
       }
       if (wake) cv.notify_one();
       if (n >= total || stop.load(std::memory_order_relaxed)) return;
@@ -121,13 +128,18 @@ int main(int argc, char** argv) {
   size_t offset = 0;
   Clock::time_point last = start - gap;
   while (done < total) {
-    if (gap_us > 0) std::this_thread::sleep_until(last + gap);
     uint64_t upto;
     {
       std::unique_lock lock(mu);
-      writer_waiting = true;
+      if (gap_us > 0) {
+        writer_waits = 1;
+        waiting_from = done;
+        cv.wait_until(lock, last + gap,
+                      [&] { return early > 0 && due - done >= static_cast<uint64_t>(early); });
+      }
+      writer_waits = 2;
       cv.wait(lock, [&] { return due > done; });
-      writer_waiting = false;
+      writer_waits = 0;
       upto = due;
     }
     size_t bytes = std::min(buf.size(), static_cast<size_t>(upto - done) * kEventBytes);
@@ -160,11 +172,12 @@ int main(int argc, char** argv) {
   double sync_max = syncs.empty() ? 0 : *std::max_element(syncs.begin(), syncs.end());
   double lat_max = latency.empty() ? 0 : *std::max_element(latency.begin(), latency.end());
   std::printf(
-      "{\"rate\": %.0f, \"seconds\": %.1f, \"gap_us\": %ld, \"events\": %zu, \"syncs\": %zu, "
+      "{\"rate\": %.0f, \"seconds\": %.1f, \"gap_us\": %ld, \"early\": %ld, \"events\": %zu, "
+      "\"syncs\": %zu, "
       "\"p50_ms\": %.2f, "
       "\"p99_ms\": %.2f, \"max_ms\": %.2f, \"sync_p50_ms\": %.2f, \"sync_p99_ms\": %.2f, "
       "\"sync_max_ms\": %.2f, \"syncs_over_5ms\": %zu}\n",
-      rate, seconds, gap_us, latency.size(), syncs.size(), Percentile(latency, 0.5),
+      rate, seconds, gap_us, early, latency.size(), syncs.size(), Percentile(latency, 0.5),
       Percentile(latency, 0.99), lat_max, Percentile(syncs, 0.5), Percentile(syncs, 0.99), sync_max,
       over_5ms);
   return 0;

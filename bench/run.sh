@@ -305,15 +305,16 @@ half_windows() {
 # directory's file system, pinned like the servers (result disk-at-NAME): the least a store
 # that acknowledges only durable events waits for this disk at that load, and how often the
 # disk stalled (bench/README.md, "Method"). Its group commits start at least
-# DISK_FLOOR_GAP_US apart, as gimel's (StoreOptions::min_commit_interval_us).
-DISK_FLOOR_GAP_US=1000
+# DISK_FLOOR_GAP_US apart or once DISK_FLOOR_EARLY events wait, as gimel's
+# (StoreOptions::min_commit_interval_us and commit_early_events).
+DISK_FLOOR_GAP_US=2000 DISK_FLOOR_EARLY=48
 disk_at_rate() {
   local rate out="$R/disk-at-$1.json"
   [[ -n ${DISK_FLOOR_DIR:-} && -x $BB/gimel_bench_disk_floor ]] || return 0
   rate=$(rate_of "$R/wrk-$1.json")
   ((rate > 0)) || return 0
-  log_cmd "${SERVER_PIN[*]} build/bench/gimel_bench_disk_floor $DISK_FLOOR_DIR $rate $DUR $DISK_FLOOR_GAP_US"
-  "${SERVER_PIN[@]}" "$BB/gimel_bench_disk_floor" "$DISK_FLOOR_DIR" "$rate" "$DUR" "$DISK_FLOOR_GAP_US" \
+  log_cmd "${SERVER_PIN[*]} build/bench/gimel_bench_disk_floor $DISK_FLOOR_DIR $rate $DUR $DISK_FLOOR_GAP_US $DISK_FLOOR_EARLY"
+  "${SERVER_PIN[@]}" "$BB/gimel_bench_disk_floor" "$DISK_FLOOR_DIR" "$rate" "$DUR" "$DISK_FLOOR_GAP_US" "$DISK_FLOOR_EARLY" \
     >"$out" 2>"$WORK/disk-at-$1.err" || { log "disk floor failed: $(cat "$WORK/disk-at-$1.err")"; echo '{}' >"$out"; }
   python3 - "$out" "disk-at-$1" <<'PY'
 import json, sys

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -164,7 +165,10 @@ class EmbeddedStore final : public Store {
       : env_(std::move(env)),
         db_(std::move(db)),
         max_batch_(static_cast<size_t>(options.max_batch)),
-        min_commit_interval_(options.sync ? options.min_commit_interval_us : 0) {
+        min_commit_interval_(options.sync ? options.min_commit_interval_us : 0),
+        commit_early_events_(options.commit_early_events > 0
+                                 ? static_cast<size_t>(options.commit_early_events)
+                                 : SIZE_MAX) {  // 0: never early
     write_options_.sync = options.sync;
     writer_ = std::thread([this] { WriterLoop(); });
   }
@@ -198,6 +202,7 @@ class EmbeddedStore final : public Store {
     p.done = std::move(done);
 
     Status refused;
+    bool wake = false;
     {
       std::lock_guard<std::mutex> l(queue_mu_);
       if (stopping_) {
@@ -206,13 +211,14 @@ class EmbeddedStore final : public Store {
         refused = Status::Unavailable("embedded store: write queue full");
       } else {
         queue_.push_back(std::move(p));
+        wake = writer_idle_ || queue_.size() == commit_early_events_;
       }
     }
     if (!refused.ok()) {
       Invoke(p.done, refused);
       return;
     }
-    queue_cv_.notify_one();
+    if (wake) queue_cv_.notify_one();
   }
 
   Result<std::vector<std::string>> ListNamespaces() override {
@@ -424,17 +430,20 @@ class EmbeddedStore final : public Store {
   }
 
   // With "sync", a group commit starts at least min_commit_interval_ after the previous one
-  // started: the writer sleeps out the rest of the interval (not on queue_cv_, so the Adds
-  // arriving meanwhile wake nobody) and then takes everything that has arrived. Every group
-  // commit costs an fdatasync whatever its size (~50 us of CPU on this VM, two sleeps on the
-  // disk) and a wake-up of the I/O threads to answer; back to back at moderate load, commits
-  // of a dozen events kept the core 70-85 % busy at half of peak, and the tail was the
-  // queueing behind that. With 1 ms, in 14 alternating pairs at 25-28 k events/s: 2,300 ->
-  // 900 fdatasyncs a second, CPU per event 30.4 -> 25.5 us, p99 6.4 -> 4.3 ms (medians), p50
-  // 1.19 -> 1.31 ms (bench/README.md, "Optimisations done" 15). Sparse events (the last commit
-  // began over 1 ms ago) and the peak (commits take longer than 1 ms) are not held back, nor
-  // is a backlog: after a commit of max_batch_ events that left more queued, the next one
-  // starts at once.
+  // started, or sooner once commit_early_events_ events wait: the writer waits on queue_cv_,
+  // which an Add signals only when its event is the one that reaches that count (or when the
+  // writer is idle), so the Adds in between wake nobody; then it takes everything that has
+  // arrived. Every group commit costs an fdatasync whatever its size (~50 us of CPU on this
+  // VM, two sleeps on the disk) and a wake-up of the I/O threads to answer; back to back at
+  // moderate load, commits of a dozen events kept the core 70-85 % busy at half of peak, and
+  // the tail was the queueing behind that. A fixed 1 ms interval (bench/README.md,
+  // "Optimisations done" 15): at 25-28 k events/s 2,300 -> 900 fdatasyncs a second, CPU per
+  // event 30.4 -> 25.5 us, p99 6.4 -> 4.3 ms. A fixed 2 ms one saved more CPU but lowered the
+  // peak; ending it early once 48 events wait keeps both ("Optimisations done" 20: against
+  // 1 ms, 12 alternating pairs at 24 k events/s, CPU per event 22.8 -> 21.5 us, p99 4.7 ->
+  // 4.2 ms, p50 1.25 -> 1.85 ms, medians; the same peak). Sparse events (the last commit began
+  // over 2 ms ago) are not held back, nor is a backlog: after a commit of max_batch_ events
+  // that left more queued, the next one starts at once.
   void WriterLoop() {
     const bool follow_batch_size = min_commit_interval_.count() == 0;  // see kBatchPolicyFrom
     bool batch_policy = false;
@@ -443,12 +452,16 @@ class EmbeddedStore final : public Store {
     std::chrono::steady_clock::time_point last_start;
     bool backlog = false;  // the last group commit was full and left events queued
     for (;;) {
-      if (min_commit_interval_.count() > 0 && !backlog) {
-        std::this_thread::sleep_until(last_start + min_commit_interval_);
-      }
       {
         std::unique_lock<std::mutex> l(queue_mu_);
+        if (min_commit_interval_.count() > 0 && !backlog) {
+          queue_cv_.wait_until(l, last_start + min_commit_interval_, [this] {
+            return stopping_ || queue_.size() >= commit_early_events_;
+          });
+        }
+        writer_idle_ = true;
         queue_cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
+        writer_idle_ = false;
         if (queue_.empty()) return;  // stopping, and everything is drained
         const size_t n = std::min(max_batch_, queue_.size());
         for (size_t i = 0; i < n; ++i) {
@@ -504,6 +517,7 @@ class EmbeddedStore final : public Store {
   const std::unique_ptr<rocksdb::DB> db_;
   const size_t max_batch_;
   const std::chrono::microseconds min_commit_interval_;  // 0 without "sync"
+  const size_t commit_early_events_;                     // SIZE_MAX: never early
   rocksdb::WriteOptions write_options_;
   std::atomic<bool> last_write_ok_{true};
 
@@ -511,6 +525,7 @@ class EmbeddedStore final : public Store {
   std::condition_variable queue_cv_;
   std::deque<Pending> queue_;  // guarded by queue_mu_
   bool stopping_ = false;      // guarded by queue_mu_
+  bool writer_idle_ = false;   // the writer waits for any event; guarded by queue_mu_
 
   std::mutex write_mu_;
   // Experiments (names part of their keys) whose index entry this process has written.
@@ -537,6 +552,9 @@ Result<std::unique_ptr<Store>> OpenEmbeddedStore(const StoreOptions& options) {
   }
   if (options.min_commit_interval_us < 0) {
     return Status::InvalidArgument("embedded store: min_commit_interval_us must not be negative");
+  }
+  if (options.commit_early_events < 0) {
+    return Status::InvalidArgument("embedded store: commit_early_events must not be negative");
   }
   const std::string& dir = options.data_dir;
   std::error_code ec;

@@ -470,6 +470,9 @@ TEST(EmbeddedStore, OpenValidatesOptionsAndCreatesParents) {
   StoreOptions negative_interval = Options(dir.path());
   negative_interval.min_commit_interval_us = -1;
   EXPECT_TRUE(OpenEmbeddedStore(negative_interval).status().IsInvalidArgument());
+  StoreOptions negative_early = Options(dir.path());
+  negative_early.commit_early_events = -1;
+  EXPECT_TRUE(OpenEmbeddedStore(negative_early).status().IsInvalidArgument());
   std::string nested = dir.path() + "/a/b/c";
   auto store = OpenOrDie(Options(nested));
   ASSERT_NE(store, nullptr);
@@ -635,12 +638,32 @@ TEST(EmbeddedStore, GroupCommitsStartAtLeastTheIntervalApartWithSync) {
   EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOfUuids(20));
 }
 
+// Once commit_early_events wait, a group commit starts without waiting out the interval: 20
+// events, the threshold, land long before an interval of 100 s has passed.
+TEST(EmbeddedStore, GroupCommitStartsEarlyOnceEnoughEventsWait) {
+  TempDir dir;
+  StoreOptions o = Options(dir.path(), /*sync=*/true, /*max_batch=*/1024, 100'000'000);
+  o.commit_early_events = 20;
+  auto store = OpenOrDie(o);
+  ASSERT_NE(store, nullptr);
+  const TrackEvent counter{"ns", "early", "participate", "v", ""};
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());  // the interval starts now
+  ASSERT_TRUE(AddUuids(store.get(), counter, 1, 21).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+
+  auto got = ReadMap(store.get(), "ns", "early");
+  EXPECT_EQ(CountOf(got[{"participate", "v"}]), CountOfUuids(21));
+}
+
 // A backlog is not held back: when a group commit of max_batch events leaves more queued,
 // the next one starts at once instead of after the interval (50 events in batches of 10 wait
 // out one interval, not five).
 TEST(EmbeddedStore, BacklogIsCommittedWithoutWaitingOutTheInterval) {
   TempDir dir;
-  auto store = OpenOrDie(Options(dir.path(), /*sync=*/true, /*max_batch=*/10, 500'000));
+  StoreOptions o = Options(dir.path(), /*sync=*/true, /*max_batch=*/10, 500'000);
+  o.commit_early_events = 0;  // only the backlog may start a commit early
+  auto store = OpenOrDie(o);
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "backlog", "participate", "v", ""};
   ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());  // a group commit has just begun
@@ -666,7 +689,9 @@ int ThreadsRunningBatchPolicy() {
 // 299 events that waited out the interval) does not switch it to SCHED_BATCH.
 TEST(EmbeddedStore, WriterStaysOffBatchPolicyWithACommitInterval) {
   TempDir dir;
-  auto store = OpenOrDie(Options(dir.path(), /*sync=*/true, /*max_batch=*/1024, 200'000));
+  StoreOptions o = Options(dir.path(), /*sync=*/true, /*max_batch=*/1024, 200'000);
+  o.commit_early_events = 0;  // all 299 wait out the interval
+  auto store = OpenOrDie(o);
   ASSERT_NE(store, nullptr);
   const TrackEvent counter{"ns", "policy", "participate", "v", ""};
   ASSERT_TRUE(AddUuids(store.get(), counter, 0, 1).ok());
