@@ -12,11 +12,11 @@
 // 0: never) wait, as gimel's do (StoreOptions::min_commit_interval_us and
 // commit_early_events); on a shared VM's disk, syncing more often than a few thousand times a
 // second can also make the host stall it (bench/README.md, "Noise"). A ticker makes events due
-// every 200 microseconds, so an event may wait 0.2 ms before the writer sees it. One JSON line on
-// stdout:
-//   {"rate": R, "seconds": S, "gap_us": G, "early": E, "events": N, "syncs": K, "p50_ms": ..,
-//   "p99_ms": ..,
-//    "max_ms": .., "sync_p50_ms": .., "sync_p99_ms": .., "sync_max_ms": .., "syncs_over_5ms": M}
+// every 200 microseconds, so an event may wait 0.2 ms before the writer sees it.
+// One JSON line on stdout:
+//   {"rate": R, "seconds": S, "gap_us": G, "early": E, "events": N, "syncs": K,
+//    "p50_ms": .., "p99_ms": .., "max_ms": .., "sync_p50_ms": .., "sync_p99_ms": ..,
+//    "sync_max_ms": .., "syncs_over_5ms": M}
 // Exit status 1 with a message on stderr if the file cannot be created, written or synced.
 #include <fcntl.h>
 #include <unistd.h>
