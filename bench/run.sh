@@ -222,26 +222,32 @@ cpu_ticks() {
 CLK_TCK="$(getconf CLK_TCK)"
 
 # run_wrk NAME URL COUNTERS NAMESPACE SECONDS RATE PIDS...: one wrk run, JSON in $R/wrk-NAME.json
-# (with the servers' CPU time per request when PIDS are given).
+# (with the servers' CPU time per request when PIDS are given, and wrk's own).
 run_wrk() {
   local name="$1" url="$2" counters="$3" ns="$4" dur="$5" rate="$6"
   shift 6
   local cmd=("${CLIENT_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${dur}s" --timeout 10s -s "$BENCH/track.lua" "$url")
   [[ $name == warm* ]] || log_cmd "BENCH_COUNTERS=$counters BENCH_NAMESPACE=$ns BENCH_RATE=$rate BENCH_THREADS=$WRK_THREADS BENCH_CONNS=$CONNS ${cmd[*]}"
   local t0 t1
+  rm -f "$WORK/wrk-cpu.json"
   t0=$(cpu_ticks "$@")
   BENCH_COUNTERS="$counters" BENCH_NAMESPACE="$ns" BENCH_RATE="$rate" BENCH_THREADS="$WRK_THREADS" BENCH_CONNS="$CONNS" \
-    "${cmd[@]}" >"$WORK/wrk-$name.txt" 2>&1 || true
+    "${TOOLS[@]}" rusage "$WORK/wrk-cpu.json" "${cmd[@]}" >"$WORK/wrk-$name.txt" 2>&1 || true
   t1=$(cpu_ticks "$@")
   [[ $name == warm* ]] && return 0
   "${TOOLS[@]}" wrkjson "$WORK/wrk-$name.txt" >"$WORK/wrk.json" || true
-  python3 - "$WORK/wrk.json" "$R/wrk-$name.json" "$((t1 - t0))" "$CLK_TCK" "$rate" <<'PY'
-import json, sys
+  python3 - "$WORK/wrk.json" "$R/wrk-$name.json" "$((t1 - t0))" "$CLK_TCK" "$rate" "$WORK/wrk-cpu.json" <<'PY'
+import json, os, sys
 d = json.load(open(sys.argv[1]))
 ticks, hz, rate = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 if "requests" in d and d["requests"]:
     d["server_cpu_s"] = ticks / hz
     d["server_cpu_us_per_req"] = round(ticks / hz * 1e6 / d["requests"], 1)
+    if os.path.exists(sys.argv[6]):  # wrk's own CPU (its start-up included) and how busy it was
+        c = json.load(open(sys.argv[6]))
+        cpu = c["user_s"] + c["sys_s"]
+        d["client_cpu_us_per_req"] = round(cpu * 1e6 / d["requests"], 1)
+        d["client_busy"] = round(cpu / (d["duration_us"] / 1e6), 2)
 d["target_rate"] = rate
 json.dump(d, open(sys.argv[2], "w"))
 PY
@@ -249,9 +255,11 @@ PY
 import json, sys
 d = json.load(open(sys.argv[1]))
 if "rps" in d:
-    print("  %-22s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  server CPU %s us/req" % (
+    print("  %-22s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  server CPU %s us/req"
+          "  wrk CPU %s us/req" % (
         sys.argv[2], d["rps"], d["lat_us"]["p50"] / 1e3, d["lat_us"]["p99"] / 1e3,
-        d["errors_total"], d.get("server_cpu_us_per_req", "?")))
+        d["errors_total"], d.get("server_cpu_us_per_req", "?"),
+        d.get("client_cpu_us_per_req", "?")))
 else:
     print("  %-22s no result: %s" % (sys.argv[2], d))
 PY

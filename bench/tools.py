@@ -6,6 +6,7 @@
         [--repeat 0.3] [--batch 1000] [--conns 4]   counter FIRST..LAST-1 (same naming as track.lua)
   tools.py experiments URL NS KEY RUNS           time GET /experiments (1 warm-up + RUNS), JSON out
   tools.py wrkjson FILE                          the GIMEL_BENCH line of a wrk output, as JSON
+  tools.py rusage OUT CMD...                     run CMD; write the CPU time it used to OUT (JSON)
   tools.py rbcsv FILE                            a redis-benchmark --csv output, as JSON
   tools.py medianpeak DIR STORE                  the result name of STORE's median peak window
   tools.py render DIR OUT                        write RESULTS.md from the JSON files in DIR
@@ -157,6 +158,19 @@ def cmd_wrkjson(args):
             return 0
     print(json.dumps({"error": "no GIMEL_BENCH line in " + args[0]}))
     return 1
+
+
+def cmd_rusage(args):
+    """Runs CMD and writes the CPU time it used (all its threads, from wait4) to OUT: how busy
+    the load generator itself was. Exits with CMD's status."""
+    import subprocess
+    out, cmd = args[0], args[1:]
+    p = subprocess.Popen(cmd)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    with open(out, "w") as f:
+        json.dump({"user_s": ru.ru_utime, "sys_s": ru.ru_stime}, f)
+    return p.returncode
 
 
 def cmd_rbcsv(args):
@@ -320,19 +334,23 @@ def cmd_render(args):
 
     def row_wrk(label, r, note=""):
         if not r or "rps" not in r:
-            w("| %s | n/a | | | | | %s |" % (label, note))
+            w("| %s | n/a | | | | | | %s |" % (label, note))
             return
         errs = r.get("errors_total", 0)
-        w("| %s | %s | %s | %s | %s | %s | %s%s |" % (
+        client = "n/a"
+        if "client_cpu_us_per_req" in r:
+            client = "%s (%.0f %%)" % (r["client_cpu_us_per_req"], 100 * r["client_busy"])
+        w("| %s | %s | %s | %s | %s | %s | %s | %s%s |" % (
             label, "{:,.0f}".format(r["rps"]), _ms(r["lat_us"]["p50"]), _ms(r["lat_us"]["p99"]),
-            "{:,}".format(r["requests"]), r.get("server_cpu_us_per_req", "n/a"), note,
+            "{:,}".format(r["requests"]), r.get("server_cpu_us_per_req", "n/a"), client, note,
             ("; %d errors" % errs) if errs else ""))
 
     w("## Track throughput (GET /track, keep-alive, %s connections, %s)" % (
         meta.get("conns", "?"), meta.get("dur", "?")))
     w("")
-    w("| target | req/s | p50 ms | p99 ms | requests | server CPU µs/req ¹ | notes |")
-    w("|---|---:|---:|---:|---:|---:|---|")
+    w("| target | req/s | p50 ms | p99 ms | requests | server CPU µs/req ¹ | wrk CPU µs/req "
+      "(busy) ² | notes |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
 
     def of(k, n):
         return ", peak window %d of %d" % (k, n) if n > 1 else ""
@@ -352,7 +370,7 @@ def cmd_render(args):
 
     def row_rb(label, r, note=""):
         if r and "rps" in r:
-            w("| %s | %s | %s | %s | %s | %s | %s |" % (
+            w("| %s | %s | %s | %s | %s | %s | n/a | %s |" % (
                 label, "{:,.0f}".format(r["rps"]), r.get("p50_latency_ms", "n/a"),
                 r.get("p99_latency_ms", "n/a"), "{:,}".format(meta.get("rb_requests", 0)),
                 r.get("server_cpu_us_per_req", "n/a"), note))
@@ -384,16 +402,21 @@ def cmd_render(args):
             disk = _load(d, "disk-at-" + wname)
             if disk and "p99_ms" in disk:
                 w("| disk alone: group commits (write + `fdatasync`) of the same events per second, "
-                  "right after | %s ev/s | %.2f | %.2f | %s | n/a | the disk's floor under a durable "
-                  "store's tail: %s syncs, longest %.2f ms, %d over 5 ms |" % (
+                  "right after | %s ev/s | %.2f | %.2f | %s | n/a | n/a | the disk's floor under a "
+                  "durable store's tail: %s syncs, longest %.2f ms, %d over 5 ms |" % (
                       "{:,.0f}".format(disk["rate"]), disk["p50_ms"], disk["p99_ms"],
                       "{:,}".format(disk["events"]), "{:,}".format(disk["syncs"]),
                       disk["sync_max_ms"], disk["syncs_over_5ms"]))
     w("")
     w("¹ CPU time (user + system, from /proc) of the server processes during the run divided by "
       "the requests: nginx master + workers; gimel; for the redis rows gimel **plus** "
-      "redis-server; for redis-benchmark, redis-server alone. wrk's own CPU is not counted; "
-      "where it runs: see the wrk line above (%s)." % meta.get("wrk", "?"))
+      "redis-server; for redis-benchmark, redis-server alone. wrk's own CPU is not counted "
+      "there; where it runs: see the wrk line above (%s)." % meta.get("wrk", "?"))
+    w("")
+    w("² wrk's own CPU time (user + system, all its threads, its start-up included) divided by "
+      "its requests, and in brackets that time over the run's duration: the share of one CPU "
+      "it kept busy. Near 100 % (per wrk thread), the load generator, not the server, limits "
+      "the row's req/s, and at a fixed rate a burst of answers waits for wrk to take it in.")
     w("")
 
     # ---- targets
